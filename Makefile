@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test test-unit test-integration test-faults bench lint format typecheck contracts clean install
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e .
+	touch $@
+
+## run: install, migrate, start the embedded broker and all four services
+run: install
+	$(BIN)/ikm up
+
+## test: lint, architecture rules and the whole suite on the real broker (and PostgreSQL if reachable)
+test: install lint
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/pytest -q tests/integration
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+lock:
+	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11 --no-header
+
+clean:
+	rm -rf .ikm .pytest_cache

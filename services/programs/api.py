@@ -1,0 +1,7 @@
+"""Programs HTTP routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["programs"])

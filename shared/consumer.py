@@ -1,0 +1,216 @@
+"""Batch consumption with exactly-once effect: envelope → inbox → handler → commit → offsets.
+
+A batch is one database transaction; each message runs in a savepoint so one bad message goes to
+the dead-letter topic without undoing its neighbours. Offsets are committed by FastStream only
+after the handler returns, i.e. after the database commit. Infrastructure failures raise, the
+batch is rewound (``NACK_ON_ERROR`` seeks back) and retried with backoff: the place is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import trace
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.envelope import Envelope, EnvelopeError, decode
+from shared.errors import is_transient
+from shared.events import EVENTS_BY_CE_TYPE, Event
+from shared.events.base import CE_TYPE_PREFIX
+from shared.events.topics import Topic
+from shared.inbox import Inbox
+from shared.kafka import publish_dead_letters
+from shared.outbox import Outbox
+from shared.settings import ServiceSettings
+from shared.telemetry import context_from
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+
+
+@dataclass
+class EventRoutes:
+    """Which handler applies which event type, for one consumer (one inbox name)."""
+
+    name: str
+    handlers: dict[str, tuple[type[Event], EventHandler]] = field(default_factory=dict)
+
+    def on(self, *event_types: type[Event]) -> Callable[[EventHandler], EventHandler]:
+        def register(handler: EventHandler) -> EventHandler:
+            for event_type in event_types:
+                self.handlers[event_type.ce_type()] = (event_type, handler)
+            return handler
+
+        return register
+
+
+def _known_event_name(ce_type: str) -> bool:
+    """A type of ours in a version this build does not know (e.g. a newer ``.v2``)."""
+    if not ce_type.startswith(CE_TYPE_PREFIX + "."):
+        return False
+    name = ce_type.rsplit(".", 1)[0]
+    return any(known.rsplit(".", 1)[0] == name for known in EVENTS_BY_CE_TYPE)
+
+
+@dataclass
+class _Decoded:
+    record: ConsumerRecord
+    envelope: Envelope
+    event: Event
+    handler: EventHandler
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        *,
+        routes: EventRoutes,
+        settings: ServiceSettings,
+        broker: KafkaBroker,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+        outbox: Outbox | None,
+        tracer: trace.Tracer,
+    ) -> None:
+        self.routes = routes
+        self.settings = settings
+        self.broker = broker
+        self.sessions = sessions
+        self.inbox = inbox
+        self.outbox = outbox
+        self.tracer = tracer
+        self.group = settings.resolved_consumer_group
+        self._failures = 0
+
+    def subscribe(self, *topics: Topic) -> None:
+        kafka = self.settings.kafka
+        self.broker.subscriber(
+            *(t.name for t in topics),
+            group_id=self.group,
+            batch=True,
+            max_records=self.settings.consumer_batch_size,
+            auto_offset_reset="earliest",
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{self.routes.name}:{','.join(t.name for t in topics)}",
+            decoder=_undecoded,
+        )(self._on_batch)
+
+    async def _on_batch(self, msg: KafkaMessage) -> None:
+        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        try:
+            await self.handle(list(records))
+            self._failures = 0
+        except Exception as exc:
+            self._failures += 1
+            delay = min(0.2 * 2**self._failures, 30.0)
+            log.warning(
+                "%s: batch of %d failed (%r); retrying in %.1fs from the same offsets",
+                self.routes.name,
+                len(records),
+                exc,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            raise
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        dead: list[tuple[ConsumerRecord, str]] = []
+        decoded: list[_Decoded] = []
+        for record in records:
+            try:
+                item = self._decode(record)
+            except (EnvelopeError, ValidationError, LookupError) as exc:
+                dead.append((record, _reason(exc)))
+                continue
+            if item is not None:
+                decoded.append(item)
+
+        async with self.sessions() as session, session.begin():
+            done = await self.inbox.already_processed(
+                session, ((d.envelope.source, d.envelope.id) for d in decoded)
+            )
+            for item in decoded:
+                key = (item.envelope.source, item.envelope.id)
+                if key in done:
+                    continue
+                done.add(key)
+                failure = await self._apply(session, item)
+                if failure is not None:
+                    dead.append((item.record, failure))
+            if dead:
+                # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
+                await publish_dead_letters(self.broker, self.group, dead)
+
+    def _decode(self, record: ConsumerRecord) -> _Decoded | None:
+        envelope = decode(record.headers or (), record.value, record.key)
+        route = self.routes.handlers.get(envelope.type)
+        if route is None:
+            if envelope.type in EVENTS_BY_CE_TYPE or _known_event_name(envelope.type):
+                return None  # a known fact this consumer has no interest in
+            raise LookupError(f"ce_type: unknown event type {envelope.type!r}")
+        event_type, handler = route
+        return _Decoded(record, envelope, event_type.model_validate(envelope.data), handler)
+
+    async def _apply(self, session: AsyncSession, item: _Decoded) -> str | None:
+        record, envelope = item.record, item.envelope
+        with self.tracer.start_as_current_span(
+            f"process {record.topic}",
+            context=_context(envelope),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.message.id": envelope.id,
+                "messaging.consumer.group.name": self.group,
+                "cloudevents.event_type": envelope.type,
+                "cloudevents.event_subject": envelope.subject or "",
+            },
+        ) as span:
+            try:
+                async with session.begin_nested():
+                    await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
+                    await self.inbox.record(session, (envelope.source, envelope.id))
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+                return _reason(exc)
+        return None
+
+
+async def _undecoded(msg: KafkaMessage) -> None:
+    """Leave bodies to ``envelope.decode``: a malformed one is a dead letter, not a crash."""
+    return None
+
+
+def _context(envelope: Envelope) -> Any:
+    return context_from(envelope.trace_headers)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"schema-invalid: {problems}"
+    if isinstance(exc, EnvelopeError):
+        return f"malformed: {exc}"
+    if isinstance(exc, LookupError):
+        return f"unknown-type: {exc.args[0] if exc.args else exc}"
+    return f"rejected: {type(exc).__name__}: {exc}"

@@ -1,0 +1,50 @@
+"""Failure kinds the kernel acts on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+
+class DomainError(Exception):
+    """A business rule refused a command or an event. Permanent: retrying changes nothing.
+
+    ``field`` names the input the rule is about, so an API can point at it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The aggregate a command names does not exist."""
+
+
+class Conflict(DomainError):
+    """The command conflicts with the current state (duplicate, stale version, wrong state)."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    KafkaError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble (database or broker unreachable): retry, keep the place."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)

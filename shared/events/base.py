@@ -1,0 +1,45 @@
+"""What every event type is: a past-tense fact with explicit fields, its topic and its version."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.topics import Topic
+
+CE_TYPE_PREFIX = "id.go.kemenperin.ikm"
+
+
+class Event(BaseModel):
+    """Base of every public event (the ``data`` of a CloudEvent).
+
+    Consumers ignore fields they do not know (tolerant reader), so a producer may add optional
+    fields within a version. Subclasses declare ``topic`` and ``subject_field`` (the aggregate id,
+    which is also the Kafka key).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    topic: ClassVar[Topic]
+    subject_field: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    @classmethod
+    def event_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def ce_type(cls) -> str:
+        return f"{CE_TYPE_PREFIX}.{cls.topic.owner}.{cls.event_name()}.v{cls.version}"
+
+    @classmethod
+    def dataschema(cls) -> str:
+        return f"urn:ikm:schema:{cls.ce_type()}"
+
+    @property
+    def subject(self) -> str:
+        return str(getattr(self, self.subject_field))
+
+    def to_data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

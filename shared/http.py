@@ -1,0 +1,80 @@
+"""The HTTP face every service shares: app factory, health and readiness, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.errors import Conflict, DomainError, NotFound
+from shared.runtime import ServiceRuntime
+from shared.telemetry import instrument_fastapi
+
+
+def _problem(status: int, exc: DomainError) -> JSONResponse:
+    location = ["body", exc.field] if exc.field else ["body"]
+    kind = {404: "not_found", 409: "conflict"}.get(status, "rule_violation")
+    return JSONResponse(
+        status_code=status,
+        content={"detail": [{"loc": location, "msg": exc.message, "type": kind}]},
+    )
+
+
+def health_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"status": "ready" if ready else "not ready", "checks": checks},
+        )
+
+    return router
+
+
+def create_http_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(health_router(runtime))
+    for router in routers:
+        app.include_router(router, prefix="/api/v1")
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, NotFound):
+            return _problem(404, exc)
+        if isinstance(exc, Conflict):
+            return _problem(409, exc)
+        return _problem(422, exc)
+
+    instrument_fastapi(app, runtime.provider)
+    return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """FastAPI dependency: the runtime of the service serving this request."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,64 @@
+"""Inbox: which events each handler has already applied, written in the same transaction as the
+effect, so a redelivered event (same ``ce_source`` + ``ce_id``) has no second effect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+EventKey = tuple[str, str]  # (ce_source, ce_id)
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("handler", String(100), nullable=False),
+        Column("event_id", String(100), nullable=False),
+        Column("source", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("handler", "event_id", "source"),
+    )
+
+
+class Inbox:
+    def __init__(self, table: Table, handler: str) -> None:
+        self.table = table
+        self.handler = handler
+
+    async def already_processed(
+        self, session: AsyncSession, keys: Iterable[EventKey]
+    ) -> set[EventKey]:
+        keys = list(keys)
+        if not keys:
+            return set()
+        c = self.table.c
+        rows = await session.execute(
+            select(c.source, c.event_id).where(
+                c.handler == self.handler, c.event_id.in_({event_id for _, event_id in keys})
+            )
+        )
+        return {(source, event_id) for source, event_id in rows}
+
+    async def record(self, session: AsyncSession, key: EventKey) -> None:
+        source, event_id = key
+        await session.execute(
+            insert(self.table).values(
+                handler=self.handler,
+                event_id=event_id,
+                source=source,
+                processed_at=datetime.now(UTC),
+            )
+        )

@@ -1,0 +1,174 @@
+"""The Kafka side of a service: the FastStream broker, topic creation, publishing and dead letters.
+
+Nothing here depends on the embedded broker: its quirks are absorbed by settings (idempotence,
+session timeouts) and by creating every topic explicitly before a service starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from shared.outbox import PendingMessage
+from shared.settings import KafkaSettings
+from shared.telemetry import context_from
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def _security(settings: KafkaSettings) -> SASLPlaintext | SASLScram256 | SASLScram512 | None:
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    use_ssl = settings.security_protocol in ("SASL_SSL", "SSL")
+    context = ssl.create_default_context(cafile=settings.ssl_cafile) if use_ssl else None
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    mechanism = {
+        "SCRAM-SHA-512": SASLScram512,
+        "SCRAM-SHA-256": SASLScram256,
+        "PLAIN": SASLPlaintext,
+    }[settings.sasl_mechanism]
+    return mechanism(
+        username=settings.sasl_username or "",
+        password=password,
+        ssl_context=context,
+        use_ssl=use_ssl,
+    )
+
+
+def admin_kwargs(settings: KafkaSettings) -> dict[str, object]:
+    """aiokafka client arguments for the admin client and raw clients (tools, benchmarks)."""
+    kwargs: dict[str, object] = {"bootstrap_servers": settings.bootstrap_servers}
+    security = _security(settings)
+    if security is not None:
+        kwargs["security_protocol"] = settings.security_protocol
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = (
+            settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        )
+        kwargs["ssl_context"] = security.ssl_context
+    return kwargs
+
+
+def make_broker(
+    settings: KafkaSettings, *, client_id: str, provider: TracerProvider
+) -> KafkaBroker:
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        linger_ms=2,
+        security=_security(settings),
+        middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
+        graceful_timeout=15.0,
+        logger=logging.getLogger(f"ikm.{client_id}.kafka"),
+    )
+
+
+async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
+    """Create the topics that do not exist yet (idempotent; never relies on auto-creation)."""
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings))  # type: ignore[arg-type]
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in dict.fromkeys(names) if n not in existing]
+        if not wanted:
+            return
+        response = await admin.create_topics(
+            [
+                NewTopic(n, settings.topic_partitions, settings.topic_replication_factor)
+                for n in wanted
+            ]
+        )
+        for name, code, message in getattr(response, "topic_errors", []):
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"cannot create topic {name}: {message} (error {code})")
+    finally:
+        await admin.close()
+
+
+class KafkaPublisher:
+    """Publishes outbox rows, each inside the trace of the request that wrote it."""
+
+    def __init__(self, broker: KafkaBroker, tracer: trace.Tracer) -> None:
+        self.broker = broker
+        self.tracer = tracer
+
+    async def __call__(self, pending: Sequence[PendingMessage]) -> None:
+        futures = []
+        for item in pending:
+            message = item.message
+            with self.tracer.start_as_current_span(
+                f"outbox {message.topic}",
+                context=context_from(message.headers),
+                kind=trace.SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": message.topic,
+                    "messaging.message.id": message.event_id,
+                    "cloudevents.event_type": message.ce_type,
+                    "outbox.wait_ms": (datetime.now(UTC) - item.created_at).total_seconds() * 1e3,
+                },
+            ):
+                futures.append(
+                    await self.broker.publish(
+                        message.value,
+                        message.topic,
+                        key=message.key.encode(),
+                        headers=dict(message.headers),
+                        no_confirm=True,
+                    )
+                )
+        await asyncio.gather(*futures)
+
+
+DLQ_REASON = "dlq_reason"
+
+
+def dead_letter_headers(record: ConsumerRecord, reason: str, consumer_group: str) -> dict[str, str]:
+    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    headers.update(
+        {
+            DLQ_REASON: reason[:2000],
+            "dlq_original_topic": record.topic,
+            "dlq_original_partition": str(record.partition),
+            "dlq_original_offset": str(record.offset),
+            "dlq_consumer_group": consumer_group,
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    return headers
+
+
+async def publish_dead_letters(
+    broker: KafkaBroker, consumer_group: str, failures: Sequence[tuple[ConsumerRecord, str]]
+) -> None:
+    futures = []
+    for record, reason in failures:
+        log.warning(
+            "dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
+        )
+        futures.append(
+            await broker.publish(
+                record.value or b"",
+                f"{record.topic}.dlq",
+                key=record.key,
+                headers=dead_letter_headers(record, reason, consumer_group),
+                no_confirm=True,
+            )
+        )
+    await asyncio.gather(*futures)

@@ -1,0 +1,218 @@
+"""Transactional outbox: events commit with the state change, a relay publishes them in order.
+
+The relay publishes unpublished rows in id order (so in commit order per key: every command on
+an aggregate touches its row, which serialises writers of one key), marks them published, and
+keeps published rows for a retention window so they can be re-published. With several replicas
+only the holder of a PostgreSQL advisory lock publishes, so nothing is sent twice out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from opentelemetry import trace
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import is_sqlite
+from shared.envelope import OutgoingMessage, encode
+from shared.events.base import Event
+from shared.telemetry import current_trace_headers
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("ce_type", String(200), nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    message: OutgoingMessage
+    created_at: datetime
+
+
+Publisher = Callable[[Sequence[PendingMessage]], Awaitable[None]]
+
+
+class Outbox:
+    """Writes events into the outbox table inside the caller's transaction."""
+
+    def __init__(self, table: Table, source: str) -> None:
+        self.table = table
+        self.source = source
+        self.committed = asyncio.Event()
+
+    async def add(self, session: AsyncSession, events: Sequence[Event]) -> list[OutgoingMessage]:
+        if not events:
+            return []
+        trace_headers = current_trace_headers()
+        now = datetime.now(UTC)
+        messages = [
+            encode(e, source=self.source, time=now, extra_headers=trace_headers) for e in events
+        ]
+        await session.execute(
+            insert(self.table),
+            [
+                {
+                    "event_id": m.event_id,
+                    "topic": m.topic,
+                    "key": m.key,
+                    "ce_type": m.ce_type,
+                    "headers": json.dumps(m.headers),
+                    "payload": m.value,
+                    "created_at": now,
+                }
+                for m in messages
+            ],
+        )
+        event.listen(session.sync_session, "after_commit", self._wake, once=True)
+        return messages
+
+    def _wake(self, _session: object) -> None:
+        self.committed.set()
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; wakes at once after a local commit, polls for others."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        sessions: async_sessionmaker[AsyncSession],
+        publish: Publisher,
+        lock_name: str,
+        tracer: trace.Tracer,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self.outbox = outbox
+        self.table = outbox.table
+        self.sessions = sessions
+        self.publish = publish
+        self.lock_key = zlib.crc32(lock_name.encode())
+        self.tracer = tracer
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = retention
+        self._stopping = asyncio.Event()
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                published = await self.publish_pending()
+                failures = 0
+                await self._purge_if_due()
+            except Exception as exc:  # the broker or the database is down: retry forever
+                failures += 1
+                delay = min(0.2 * 2**failures, 30.0)
+                log.warning("outbox relay failed, retrying in %.1fs: %r", delay, exc)
+                await self._sleep(delay)
+                continue
+            if published < self.batch_size:
+                await self._wait_for_commit()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.outbox.committed.set()
+
+    async def publish_pending(self) -> int:
+        async with self.sessions() as session, session.begin():
+            if not await self._lock(session):
+                return 0
+            rows = (
+                await session.execute(
+                    select(self.table)
+                    .where(self.table.c.published_at.is_(None))
+                    .order_by(self.table.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            pending = [
+                PendingMessage(
+                    id=row.id,
+                    message=OutgoingMessage(
+                        row.topic, row.key, row.payload, json.loads(row.headers)
+                    ),
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ]
+            await self.publish(pending)
+            await session.execute(
+                update(self.table)
+                .where(self.table.c.id.in_([p.id for p in pending]))
+                .values(published_at=datetime.now(UTC))
+            )
+        return len(pending)
+
+    async def _lock(self, session: AsyncSession) -> bool:
+        if is_sqlite(str(session.bind.url)):  # one writer at a time: SQLite locks the file
+            return True
+        acquired = await session.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key)))
+        return bool(acquired)
+
+    async def _wait_for_commit(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.outbox.committed.wait(), self.poll_interval_s)
+        self.outbox.committed.clear()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _purge_if_due(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_purge < timedelta(minutes=10):
+            return
+        self._last_purge = now
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                delete(self.table).where(self.table.c.published_at < now - self.retention)
+            )
