@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
-    DateTime,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import UtcDateTime
 
 EventKey = tuple[str, str]  # (ce_source, ce_id)
 
@@ -28,7 +29,7 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("handler", String(100), nullable=False),
         Column("event_id", String(100), nullable=False),
         Column("source", String(200), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
         PrimaryKeyConstraint("handler", "event_id", "source"),
     )
 

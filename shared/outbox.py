@@ -21,7 +21,6 @@ from opentelemetry import trace
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -39,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import is_sqlite
+from shared.db import UtcDateTime, is_sqlite
 from shared.envelope import OutgoingMessage, encode
 from shared.events.base import Event
 from shared.telemetry import current_trace_headers
@@ -58,8 +57,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("ce_type", String(200), nullable=False),
         Column("headers", Text, nullable=False),
         Column("payload", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime(), nullable=True),
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
         Index("ix_outbox_created_at", "created_at"),
     )

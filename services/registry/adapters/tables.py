@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from shared.db import service_registry
+from shared.db import UtcDateTime, service_registry
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
@@ -26,7 +26,7 @@ class EnterpriseRow(RegistryTable, table=True):
     name: str = Field(max_length=300)
     province_code: str = Field(max_length=2, index=True)
     kbli: str = Field(max_length=5, index=True)
-    registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    registered_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     version: int = 1
 
 

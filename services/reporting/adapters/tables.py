@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from shared.db import service_registry
+from shared.db import UtcDateTime, service_registry
 from shared.inbox import inbox_table
 from shared.runtime import ServiceTables
 
@@ -24,7 +24,7 @@ class EnterprisesByProvince(ReportingTable, table=True):
     province_code: str = Field(primary_key=True, max_length=2)
     enterprises: int = 0
     last_event_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
 

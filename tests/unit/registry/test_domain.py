@@ -11,7 +11,12 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def register(**overrides: str) -> domain.Enterprise:
-    fields = {"nib": "9120001234567", "name": "CV Logam Jaya", "province_code": "35", "kbli": "24202"}
+    fields = {
+        "nib": "9120001234567",
+        "name": "CV Logam Jaya",
+        "province_code": "35",
+        "kbli": "24202",
+    }
     enterprise, _ = domain.register(**{**fields, **overrides}, now=NOW)
     return enterprise
 
