@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from services.registry import reference
 from shared.errors import DomainError
-from shared.events.registry import EnterpriseRegistered
+from shared.events.registry import EnterpriseProfile, EnterpriseRegistered
 
 NIB_PATTERN = re.compile(r"^\d{13}$")
 KBLI_PATTERN = re.compile(r"^\d{5}$")
@@ -74,9 +74,9 @@ def register(
     )
     event = EnterpriseRegistered(
         nib=enterprise.nib,
-        name=enterprise.name,
-        province_code=enterprise.province_code,
-        kbli=enterprise.kbli,
+        profile=EnterpriseProfile(
+            name=enterprise.name, province_code=enterprise.province_code, kbli=enterprise.kbli
+        ),
         registered_at=now,
     )
     return enterprise, event

@@ -15,4 +15,4 @@ routes = EventRoutes("reporting.kpis")
 async def enterprise_registered(
     uow: UnitOfWork, event: EnterpriseRegistered, envelope: Envelope
 ) -> None:
-    await read_models.count_enterprise(uow.session, event.province_code, envelope.time)
+    await read_models.count_enterprise(uow.session, event.profile.province_code, envelope.time)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from shared.events import partnerships, programs, registry
 from shared.events.base import Event
-from shared.events.registry import EnterpriseRegistered
 
-EVENT_TYPES: tuple[type[Event], ...] = (EnterpriseRegistered,)
+EVENT_TYPES: tuple[type[Event], ...] = tuple(
+    cls
+    for module in (registry, programs, partnerships)
+    for cls in vars(module).values()
+    if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event
+)
 
 EVENTS_BY_CE_TYPE: dict[str, type[Event]] = {e.ce_type(): e for e in EVENT_TYPES}
 

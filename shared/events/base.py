@@ -23,7 +23,7 @@ class Event(BaseModel):
 
     topic: ClassVar[Topic]
     subject_field: ClassVar[str]
-    version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 1
 
     @classmethod
     def event_name(cls) -> str:
@@ -31,7 +31,7 @@ class Event(BaseModel):
 
     @classmethod
     def ce_type(cls) -> str:
-        return f"{CE_TYPE_PREFIX}.{cls.topic.owner}.{cls.event_name()}.v{cls.version}"
+        return f"{CE_TYPE_PREFIX}.{cls.topic.owner}.{cls.event_name()}.v{cls.schema_version}"
 
     @classmethod
     def dataschema(cls) -> str:

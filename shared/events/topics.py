@@ -73,7 +73,7 @@ SUPPLIER_READINESS = Topic(
 PARTNERSHIP_TARGETS = Topic(
     "ikm.partnerships.targets",
     owner="partnerships",
-    key="fiscal_year",
+    key="target_id",
     description="Yearly Link and Match targets with their counting unit.",
 )
 

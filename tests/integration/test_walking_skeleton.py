@@ -143,7 +143,10 @@ async def test_same_event_delivered_twice_is_counted_once(platform: Platform) ->
 async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platform) -> None:
     bootstrap = platform.kafka.bootstrap_servers
     key = b"9000000000001"
-    good = enterprise("9000000000001", "72")
+    good = {
+        "nib": "9000000000001",
+        "profile": {"name": "CV Masker Palu", "province_code": "72", "kbli": "14120"},
+    }
     base_headers = {
         "ce_specversion": "1.0",
         "ce_source": "/ikm/registry",
@@ -208,7 +211,7 @@ async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platf
     assert reasons["unknown-1"]["dlq_reason"].startswith("unknown-type:")
     assert "Nope" in reasons["unknown-1"]["dlq_reason"]
     assert reasons["invalid-1"]["dlq_reason"].startswith("schema-invalid:")
-    assert "province_code" in reasons["invalid-1"]["dlq_reason"]
+    assert "profile: Field required" in reasons["invalid-1"]["dlq_reason"]
     for headers in reasons.values():
         assert headers["dlq_original_topic"] == ENTERPRISES.name
         assert headers["dlq_consumer_group"] == "ikm-reporting"

@@ -28,7 +28,7 @@ def test_register_emits_the_fact_with_its_fields() -> None:
     assert enterprise.name == "CV Logam Jaya"
     assert event.nib == "9120001234567"
     assert event.subject == "9120001234567"
-    assert event.province_code == "35"
+    assert event.profile.province_code == "35"
     assert event.registered_at == NOW
 
 

@@ -7,13 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.envelope import EnvelopeError, decode, encode
-from shared.events.registry import EnterpriseRegistered
+from shared.events.registry import EnterpriseProfile, EnterpriseRegistered
 
 EVENT = EnterpriseRegistered(
     nib="9120001234567",
-    name="CV Logam Jaya",
-    province_code="35",
-    kbli="24202",
+    profile=EnterpriseProfile(name="CV Logam Jaya", province_code="35", kbli="24202"),
     registered_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
 )
 
