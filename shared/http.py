@@ -78,3 +78,22 @@ def runtime_of(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the runtime of the service serving this request."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
+
+
+def actor_of(request: Request) -> str:
+    """Who is acting, recorded in every event a write causes.
+
+    Taken from the ``X-Actor`` header until bearer authentication replaces it.
+    """
+    return request.headers.get("x-actor", "anonymous")[:100]
+
+
+def expected_version(request: Request) -> int | None:
+    """The version an update is based on (``If-Match: "3"``), for optimistic concurrency."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise DomainError('If-Match must carry the version number, e.g. "3"', field="If-Match")
+    return int(value)
