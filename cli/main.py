@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
+from rich.progress import Progress, TextColumn
 
+from cli import importer
 from cli.catalog import entries
 from cli.supervisor import Supervisor
 from shared import migrations
@@ -60,6 +64,53 @@ def up(
     """Start the broker, migrate, and run all four services until Ctrl-C."""
     supervisor = Supervisor(PlatformSettings(), KafkaSettings(), console)
     raise typer.Exit(supervisor.run(embedded_broker=embedded_broker))
+
+
+import_app = typer.Typer(help="Bulk imports through the services' APIs.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("enterprises")
+def import_enterprises(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL")],
+    url: Annotated[str, typer.Option(help="Registry base URL")] = "http://127.0.0.1:8001",
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
+    report: Annotated[Path | None, typer.Option(help="Write rejected lines to this CSV")] = None,
+) -> None:
+    """Register every valid row; report bad rows with their line number and reason."""
+    total_lines = sum(1 for _ in file.open(encoding="utf-8")) - (file.suffix == ".csv")
+
+    async def run() -> importer.ImportResult:
+        with Progress(
+            *Progress.get_default_columns(), TextColumn("{task.fields[status]}"), console=console
+        ) as progress:
+            task = progress.add_task("importing", total=max(total_lines, 1), status="")
+
+            def show(result: importer.ImportResult) -> None:
+                progress.update(
+                    task,
+                    completed=result.total,
+                    status=f"{result.accepted} accepted, {len(result.rejected)} rejected",
+                )
+
+            async with httpx.AsyncClient(base_url=url) as client:
+                return await importer.import_enterprises(
+                    client, file, batch_size=batch_size, on_progress=show
+                )
+
+    result = asyncio.run(run())
+    for rejected in result.rejected[:20]:
+        console.print(
+            f"[yellow]line {rejected.line}[/] {rejected.nib or ''}: " + "; ".join(rejected.reasons)
+        )
+    if len(result.rejected) > 20:
+        console.print(f"… and {len(result.rejected) - 20} more")
+    if report is not None:
+        importer.write_report(result, report)
+        console.print(f"rejected lines written to {report}")
+    console.print(f"[green]{result.accepted} accepted[/], {len(result.rejected)} rejected")
+    if result.rejected:
+        raise typer.Exit(2)
 
 
 if __name__ == "__main__":

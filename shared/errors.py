@@ -20,6 +20,14 @@ class DomainError(Exception):
         self.field = field
 
 
+class InvalidInput(DomainError):
+    """Several fields broke their rules at once; each problem names its field."""
+
+    def __init__(self, problems: list[DomainError]) -> None:
+        super().__init__("; ".join(p.message for p in problems), field=problems[0].field)
+        self.problems = problems
+
+
 class NotFound(DomainError):
     """The aggregate a command names does not exist."""
 

@@ -8,17 +8,22 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
 
 
 def _problem(status: int, exc: DomainError) -> JSONResponse:
-    location = ["body", exc.field] if exc.field else ["body"]
     kind = {404: "not_found", 409: "conflict"}.get(status, "rule_violation")
+    problems = exc.problems if isinstance(exc, InvalidInput) else [exc]
     return JSONResponse(
         status_code=status,
-        content={"detail": [{"loc": location, "msg": exc.message, "type": kind}]},
+        content={
+            "detail": [
+                {"loc": ["body", p.field] if p.field else ["body"], "msg": p.message, "type": kind}
+                for p in problems
+            ]
+        },
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from shared.db import UtcDateTime
 from shared.settings import ServiceSettings
 
 
@@ -30,6 +31,13 @@ def upgrade(settings: ServiceSettings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
 
 
+def _render_item(type_: str, obj: object, _autogen_context: object) -> str | bool:
+    """Kernel column types render as the plain SQLAlchemy types they store as."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations(metadata: MetaData) -> None:
     """Body of every service's ``env.py``."""
     config = context.config
@@ -46,6 +54,7 @@ def run_migrations(metadata: MetaData) -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            render_item=_render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

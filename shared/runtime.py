@@ -6,15 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from fastapi import Request
 from opentelemetry.sdk.trace import SpanProcessor
+from pydantic import BaseModel
 from sqlalchemy import MetaData, Table
+from sqlalchemy.exc import IntegrityError
 
-from shared import db
+from shared import db, idempotency
 from shared.consumer import BatchConsumer, EventRoutes
+from shared.errors import Conflict
 from shared.events.topics import Topic, all_topic_names
+from shared.idempotency import Command
 from shared.inbox import Inbox
 from shared.kafka import KafkaPublisher, ensure_topics, make_broker
 from shared.outbox import Outbox, OutboxRelay
@@ -32,6 +37,7 @@ class ServiceTables:
     metadata: MetaData
     outbox: Table | None
     inbox: Table | None
+    idempotency: Table | None = None
 
 
 class ServiceRuntime:
@@ -68,6 +74,27 @@ class ServiceRuntime:
             else None
         )
         self._relay_task: asyncio.Task[None] | None = None
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self._periodic_tasks: list[asyncio.Task[None]] = []
+
+    def every(self, seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        """Run ``job`` every ``seconds`` while the service runs (state lives in the database,
+        so a restart simply resumes the schedule)."""
+        self._periodic.append((name, seconds, job))
+
+    async def _repeat(
+        self, name: str, seconds: float, job: Callable[[], Awaitable[object]]
+    ) -> None:
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "%s: scheduled job %s failed; next run in %.0fs", self.name, name, seconds
+                )
+            await asyncio.sleep(seconds)
 
     def consume(self, routes: EventRoutes, *topics: Topic) -> BatchConsumer:
         if self.tables.inbox is None:
@@ -89,14 +116,45 @@ class ServiceRuntime:
         async with db.transaction(self.sessions) as session:
             yield UnitOfWork(session, self.outbox)
 
+    @contextlib.asynccontextmanager
+    async def command(self, request: Request, body: BaseModel | None) -> AsyncIterator[Command]:
+        """A POST command's transaction, honouring its ``Idempotency-Key`` header if any."""
+        key = request.headers.get("idempotency-key")
+        table = self.tables.idempotency
+        if key is None or table is None:
+            async with self.unit_of_work() as uow:
+                yield Command(uow)
+            return
+        scope = f"{request.method} {request.url.path}"
+        print_ = idempotency.fingerprint(body)
+        async with db.transaction(self.sessions) as session:
+            previous = await idempotency.replay(session, table, scope, key, print_)
+        if previous is not None:
+            yield Command(UnitOfWork(session, None), replayed=previous)
+            return
+        async with self.unit_of_work() as uow:
+            try:
+                async with uow.session.begin_nested():
+                    await idempotency.claim(uow.session, table, scope, key, print_)
+            except IntegrityError as exc:  # the same key, sent twice at once
+                raise Conflict("a request with this Idempotency-Key is in progress; retry") from exc
+            yield Command(uow, _table=table, _scope=scope, _key=key)
+
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, all_topic_names())
         await self.broker.start()
         if self.relay is not None:
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        self._periodic_tasks = [
+            asyncio.create_task(self._repeat(*job), name=f"{self.name}-{job[0]}")
+            for job in self._periodic
+        ]
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
+        for task in self._periodic_tasks:
+            task.cancel()
+        await asyncio.gather(*self._periodic_tasks, return_exceptions=True)
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task

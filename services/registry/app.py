@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.registry import api
+from services.registry import api, consumers, handlers
 from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
+from shared.events.topics import ENROLLMENTS
 from shared.http import create_http_app
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
@@ -15,7 +18,8 @@ from shared.runtime import ServiceRuntime
 TITLE = "IKM Registry"
 DESCRIPTION = (
     "The national register of small and medium industries (IKM): enterprises, certificates and "
-    "sentra. Publishes `ikm.registry.enterprises` and `ikm.registry.sentra`."
+    "sentra. Publishes `ikm.registry.enterprises` and `ikm.registry.sentra`; records the "
+    "certificates assistance programs produce (`EnrollmentCompleted`)."
 )
 
 
@@ -25,4 +29,11 @@ def create_app(
     settings = settings or RegistrySettings()
     configure_logging(settings)
     runtime = ServiceRuntime(settings, TABLES, span_processors=span_processors)
+    runtime.consume(consumers.routes, ENROLLMENTS)
+
+    async def expire_certificates() -> None:
+        async with runtime.unit_of_work() as uow:
+            await handlers.expire_certificates(uow, date.today())
+
+    runtime.every(settings.certificate_expiry_interval_s, "certificate-expiry", expire_certificates)
     return create_http_app(runtime, title=TITLE, description=DESCRIPTION, routers=[api.router])

@@ -11,3 +11,5 @@ class RegistrySettings(ServiceSettings):
     service = "registry"
     default_port = 8001
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+
+    certificate_expiry_interval_s: float = 3600.0

@@ -142,3 +142,16 @@ class SupplierReadinessUnblocked(Event):
     partner_nib: str
     missing: list[CertificateScheme]
     unblocked_at: datetime
+
+
+class SupplierDisqualified(Event):
+    """An IKM that met every requirement of a partner no longer does (a certificate it relied on
+    expired or was revoked)."""
+
+    topic = SUPPLIER_READINESS
+    subject_field = "nib"
+
+    nib: str
+    partner_nib: str
+    missing: list[CertificateScheme]
+    disqualified_at: datetime

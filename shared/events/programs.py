@@ -161,6 +161,25 @@ class BudgetRealised(Event):
     realised_total_idr: int = Field(ge=0)
     enrollment_id: str | None = None
     realised_at: datetime
+    actor: str | None = ACTOR
+
+
+class BudgetClosed(Event):
+    """The line's books were closed at the end of its fiscal year; unspent pagu lapses."""
+
+    topic = BUDGET_LINES
+    subject_field = "budget_line_id"
+
+    budget_line_id: str
+    line: BudgetLineFacts
+    reason: str
+    pagu_idr: int = Field(ge=0)
+    realised_idr: int = Field(ge=0, description="Amount spent on the line in its fiscal year")
+    released_idr: int = Field(
+        ge=0, description="Reservations of unfinished enrollments released by the closing"
+    )
+    closed_at: datetime
+    actor: str | None = ACTOR
 
 
 class EnrollmentFacts(BaseModel):
@@ -217,6 +236,7 @@ class EnrollmentSuspended(Event):
     enrollment: EnrollmentFacts
     reason: str
     suspended_at: datetime
+    actor: str | None = ACTOR
 
 
 class EnrollmentResumed(Event):
@@ -226,6 +246,20 @@ class EnrollmentResumed(Event):
     enrollment_id: str
     enrollment: EnrollmentFacts
     resumed_at: datetime
+    reason: str | None = None
+    actor: str | None = ACTOR
+
+
+class EnrollmentAssistanceStarted(Event):
+    """Assistance began for an approved enrollment (e.g. the consultant's first visit)."""
+
+    topic = ENROLLMENTS
+    subject_field = "enrollment_id"
+
+    enrollment_id: str
+    enrollment: EnrollmentFacts
+    started_at: datetime
+    actor: str | None = ACTOR
 
 
 class CertificateOutcome(BaseModel):
@@ -260,4 +294,18 @@ class EnrollmentCancelled(Event):
     reason: str
     released_idr: int = Field(ge=0, description="Reservation released")
     cancelled_at: datetime
+    actor: str | None = ACTOR
+
+
+class EnrollmentWithdrawn(Event):
+    """The enterprise withdrew its enrollment; any reservation is released."""
+
+    topic = ENROLLMENTS
+    subject_field = "enrollment_id"
+
+    enrollment_id: str
+    enrollment: EnrollmentFacts
+    reason: str
+    released_idr: int = Field(ge=0, description="Reservation released")
+    withdrawn_at: datetime
     actor: str | None = ACTOR
