@@ -1,0 +1,92 @@
+"""The outbox relay: nothing lost, nothing published twice, per-key order kept, two replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+
+from services.registry.adapters.tables import TABLES
+from services.registry.settings import RegistrySettings
+from shared import db
+from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
+from shared.events.topics import ENTERPRISES
+from shared.kafka import KafkaPublisher, make_broker
+from shared.outbox import Outbox, OutboxRelay
+from shared.settings import KafkaSettings
+from shared.telemetry import tracer_provider
+from tests.support.kafka import wait_for_records
+from tests.support.platform import Databases, service_settings
+
+pytestmark = pytest.mark.integration
+
+KEYS = [f"91200000000{i:02d}" for i in range(10)]
+VERSIONS = 30
+
+
+async def test_two_relays_publish_each_event_once_in_order_per_key(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    engine = db.create_engine(settings.resolved_database_url)
+    sessions = db.session_factory(engine)
+    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    profile = EnterpriseProfile(name="CV Uji", province_code="35", kbli="24202")
+    for version in range(1, VERSIONS + 1):
+        async with db.transaction(sessions) as session:
+            await outbox.add(
+                session,
+                [
+                    EnterpriseUpdated(
+                        nib=key,
+                        version=version,
+                        changed_fields=["name"],
+                        profile=profile,
+                        updated_at=datetime.now(UTC),
+                    )
+                    for key in KEYS
+                ],
+            )
+
+    provider = tracer_provider("registry", settings.telemetry)
+    brokers = [make_broker(kafka, client_id=f"relay-{i}", provider=provider) for i in range(2)]
+    relays = [
+        OutboxRelay(
+            outbox=outbox,
+            sessions=sessions,
+            publish=KafkaPublisher(broker, trace.get_tracer("test")),
+            lock_name="ikm-registry-outbox",
+            tracer=trace.get_tracer("test"),
+            batch_size=7,  # many small batches: the replicas interleave as much as they can
+            poll_interval_s=0.05,
+        )
+        for broker in brokers
+    ]
+    for broker in brokers:
+        await broker.start()
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        records = await wait_for_records(
+            kafka.bootstrap_servers, ENTERPRISES.name, len(KEYS) * VERSIONS, timeout_s=60
+        )
+        await asyncio.sleep(1)
+        records = await wait_for_records(
+            kafka.bootstrap_servers, ENTERPRISES.name, len(KEYS) * VERSIONS + 1, timeout_s=2
+        )
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+        for broker in brokers:
+            await broker.stop()
+        await engine.dispose()
+
+    assert len(records) == len(KEYS) * VERSIONS
+    assert len({dict(r.headers)["ce_id"] for r in records}) == len(records)
+    for key in KEYS:
+        versions = [json.loads(r.value)["version"] for r in records if r.key == key.encode()]
+        assert versions == list(range(1, VERSIONS + 1)), key
