@@ -56,6 +56,33 @@ def broker(
 
 
 @app.command()
+def topics() -> None:
+    """Create every platform topic and its dead-letter topic on KAFKA_BOOTSTRAP_SERVERS."""
+    kafka = KafkaSettings()
+    asyncio.run(ensure_topics(kafka, all_topic_names()))
+    console.print(f"[green]✓[/] {len(all_topic_names())} topics on {kafka.bootstrap_servers}")
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="registry, programs, partnerships or reporting")],
+) -> None:
+    """Run one service in the foreground (what a container runs)."""
+    import uvicorn
+
+    (entry,) = entries([service])
+    settings = entry.settings()
+    uvicorn.run(
+        entry.app_factory,
+        factory=True,
+        host=settings.host,
+        port=settings.resolved_port,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@app.command()
 def up(
     embedded_broker: Annotated[
         bool, typer.Option(help="Start the embedded broker (off: use KAFKA_BOOTSTRAP_SERVERS)")
