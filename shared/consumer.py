@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -91,6 +91,16 @@ class BatchConsumer:
         self.tracer = tracer
         self.group = settings.resolved_consumer_group
         self._failures = 0
+        # Held while a batch is applied: a read-model rebuild takes it to swap tables in between.
+        self.pause = asyncio.Lock()
+        self.highwater: dict[tuple[str, int], int] = {}
+        self.position: dict[tuple[str, int], int] = {}
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet applied per partition, from the consumer's own highwater marks."""
+        return {
+            tp: max(hw - self.position.get(tp, 0), 0) for tp, hw in sorted(self.highwater.items())
+        }
 
     def subscribe(self, *topics: Topic) -> None:
         kafka = self.settings.kafka
@@ -110,8 +120,10 @@ class BatchConsumer:
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         try:
-            await self.handle(list(records))
+            async with self.pause:
+                await self.handle(list(records))
             self._failures = 0
+            self._track(msg, records)
         except Exception as exc:
             self._failures += 1
             delay = min(0.2 * 2**self._failures, 30.0)
@@ -125,7 +137,26 @@ class BatchConsumer:
             await asyncio.sleep(delay)
             raise
 
+    def _track(self, msg: KafkaMessage, records: tuple[ConsumerRecord, ...]) -> None:
+        for record in records:
+            self.position[(record.topic, record.partition)] = record.offset + 1
+        consumer = getattr(msg, "consumer", None)
+        if consumer is None or not hasattr(consumer, "assignment"):
+            return
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self.highwater[(tp.topic, tp.partition)] = highwater
+
     async def handle(self, records: list[ConsumerRecord]) -> None:
+        async with self.sessions() as session, session.begin():
+            await self.apply(session, records)
+
+    async def apply(
+        self, session: AsyncSession, records: list[ConsumerRecord], inbox: Inbox | None = None
+    ) -> None:
+        """Apply records in the caller's transaction; dead letters are published before it ends."""
+        inbox = inbox or self.inbox
         dead: list[tuple[ConsumerRecord, str]] = []
         decoded: list[_Decoded] = []
         for record in records:
@@ -137,24 +168,28 @@ class BatchConsumer:
             if item is not None:
                 decoded.append(item)
 
-        async with self.sessions() as session, session.begin():
-            done = await self.inbox.already_processed(
-                session, ((d.envelope.source, d.envelope.id) for d in decoded)
-            )
-            for item in decoded:
-                key = (item.envelope.source, item.envelope.id)
-                if key in done:
-                    continue
-                done.add(key)
-                failure = await self._apply(session, item)
-                if failure is not None:
-                    dead.append((item.record, failure))
-            if dead:
-                # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
-                await publish_dead_letters(self.broker, self.group, dead)
+        done = await inbox.already_processed(
+            session, ((d.envelope.source, d.envelope.id) for d in decoded)
+        )
+        for item in decoded:
+            key = (item.envelope.source, item.envelope.id)
+            if key in done:
+                continue
+            done.add(key)
+            failure = await self._apply(session, item, inbox)
+            if failure is not None:
+                dead.append((item.record, failure))
+        if dead:
+            # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
+            await publish_dead_letters(self.broker, self.group, dead)
 
     def _decode(self, record: ConsumerRecord) -> _Decoded | None:
-        envelope = decode(record.headers or (), record.value, record.key)
+        envelope = replace(
+            decode(record.headers or (), record.value, record.key),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
         route = self.routes.handlers.get(envelope.type)
         if route is None:
             if envelope.type in EVENTS_BY_CE_TYPE or _known_event_name(envelope.type):
@@ -163,7 +198,7 @@ class BatchConsumer:
         event_type, handler = route
         return _Decoded(record, envelope, event_type.model_validate(envelope.data), handler)
 
-    async def _apply(self, session: AsyncSession, item: _Decoded) -> str | None:
+    async def _apply(self, session: AsyncSession, item: _Decoded, inbox: Inbox) -> str | None:
         record, envelope = item.record, item.envelope
         with self.tracer.start_as_current_span(
             f"process {record.topic}",
@@ -184,7 +219,7 @@ class BatchConsumer:
             try:
                 async with session.begin_nested():
                     await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
-                    await self.inbox.record(session, (envelope.source, envelope.id))
+                    await inbox.record(session, (envelope.source, envelope.id))
             except Exception as exc:
                 if is_transient(exc):
                     raise

@@ -60,6 +60,10 @@ class Envelope:
     data: dict[str, Any]
     key: str | None = None
     trace_headers: dict[str, str] = field(default_factory=dict)
+    # where it was read from, when it was read from Kafka
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
 
 
 def encode(

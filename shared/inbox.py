@@ -3,7 +3,7 @@ effect, so a redelivered event (same ``ce_source`` + ``ce_id``) has no second ef
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -34,10 +34,21 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+TableResolver = Callable[[AsyncSession], Awaitable[Table]]
+
+
 class Inbox:
-    def __init__(self, table: Table, handler: str) -> None:
-        self.table = table
+    """``table`` may be a resolver, for consumers whose tables change (a read model rebuilt
+    into a new generation keeps its inbox beside it)."""
+
+    def __init__(self, table: Table | TableResolver, handler: str) -> None:
+        self._table = table
         self.handler = handler
+
+    async def table_for(self, session: AsyncSession) -> Table:
+        if isinstance(self._table, Table):
+            return self._table
+        return await self._table(session)
 
     async def already_processed(
         self, session: AsyncSession, keys: Iterable[EventKey]
@@ -45,7 +56,7 @@ class Inbox:
         keys = list(keys)
         if not keys:
             return set()
-        c = self.table.c
+        c = (await self.table_for(session)).c
         rows = await session.execute(
             select(c.source, c.event_id).where(
                 c.handler == self.handler, c.event_id.in_({event_id for _, event_id in keys})
@@ -56,7 +67,7 @@ class Inbox:
     async def record(self, session: AsyncSession, key: EventKey) -> None:
         source, event_id = key
         await session.execute(
-            insert(self.table).values(
+            insert(await self.table_for(session)).values(
                 handler=self.handler,
                 event_id=event_id,
                 source=source,
