@@ -153,9 +153,18 @@ class BatchConsumer:
             await self.apply(session, records)
 
     async def apply(
-        self, session: AsyncSession, records: list[ConsumerRecord], inbox: Inbox | None = None
-    ) -> None:
-        """Apply records in the caller's transaction; dead letters are published before it ends."""
+        self,
+        session: AsyncSession,
+        records: list[ConsumerRecord],
+        inbox: Inbox | None = None,
+        *,
+        dead_letters: bool = True,
+    ) -> int:
+        """Apply records in the caller's transaction; dead letters are published before it ends.
+
+        A replay passes ``dead_letters=False``: its poison messages were dead-lettered when they
+        first arrived. Returns how many events were applied.
+        """
         inbox = inbox or self.inbox
         dead: list[tuple[ConsumerRecord, str]] = []
         decoded: list[_Decoded] = []
@@ -171,6 +180,7 @@ class BatchConsumer:
         done = await inbox.already_processed(
             session, ((d.envelope.source, d.envelope.id) for d in decoded)
         )
+        applied = 0
         for item in decoded:
             key = (item.envelope.source, item.envelope.id)
             if key in done:
@@ -179,9 +189,12 @@ class BatchConsumer:
             failure = await self._apply(session, item, inbox)
             if failure is not None:
                 dead.append((item.record, failure))
-        if dead:
+            else:
+                applied += 1
+        if dead and dead_letters:
             # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
             await publish_dead_letters(self.broker, self.group, dead)
+        return applied
 
     def _decode(self, record: ConsumerRecord) -> _Decoded | None:
         envelope = replace(

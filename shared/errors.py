@@ -52,7 +52,12 @@ def is_transient(exc: BaseException) -> bool:
     """Infrastructure trouble (database or broker unreachable): retry, keep the place."""
     if isinstance(exc, TRANSIENT_ERRORS):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        # serialization failure, deadlock: the transaction lost a race and can simply run again
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if sqlstate in ("40001", "40P01"):
+            return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)

@@ -52,7 +52,10 @@ def create_http_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter],
+    pages: Sequence[APIRouter] = (),
 ) -> FastAPI:
+    """The service's HTTP app: ``routers`` are served under ``/api/v1``, ``pages`` at the root."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -66,6 +69,8 @@ def create_http_app(
     app.include_router(health_router(runtime))
     for router in routers:
         app.include_router(router, prefix="/api/v1")
+    for page in pages:
+        app.include_router(page)
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:

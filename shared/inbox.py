@@ -22,15 +22,15 @@ from shared.db import UtcDateTime
 EventKey = tuple[str, str]  # (ce_source, ce_id)
 
 
-def inbox_table(metadata: MetaData) -> Table:
+def inbox_table(metadata: MetaData, name: str = "inbox") -> Table:
     return Table(
-        "inbox",
+        name,
         metadata,
         Column("handler", String(100), nullable=False),
         Column("event_id", String(100), nullable=False),
         Column("source", String(200), nullable=False),
         Column("processed_at", UtcDateTime(), nullable=False),
-        PrimaryKeyConstraint("handler", "event_id", "source"),
+        PrimaryKeyConstraint("handler", "event_id", "source", name=f"pk_{name}"),
     )
 
 

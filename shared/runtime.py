@@ -20,7 +20,7 @@ from shared.consumer import BatchConsumer, EventRoutes
 from shared.errors import Conflict
 from shared.events.topics import Topic, all_topic_names
 from shared.idempotency import Command
-from shared.inbox import Inbox
+from shared.inbox import Inbox, TableResolver
 from shared.kafka import KafkaPublisher, ensure_topics, make_broker
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import ServiceSettings
@@ -74,6 +74,7 @@ class ServiceRuntime:
             else None
         )
         self._relay_task: asyncio.Task[None] | None = None
+        self.consumers: list[BatchConsumer] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
 
@@ -96,19 +97,23 @@ class ServiceRuntime:
                 )
             await asyncio.sleep(seconds)
 
-    def consume(self, routes: EventRoutes, *topics: Topic) -> BatchConsumer:
-        if self.tables.inbox is None:
+    def consume(
+        self, routes: EventRoutes, *topics: Topic, inbox: Table | TableResolver | None = None
+    ) -> BatchConsumer:
+        inbox = inbox if inbox is not None else self.tables.inbox
+        if inbox is None:
             raise RuntimeError(f"{self.name} has no inbox table")
         consumer = BatchConsumer(
             routes=routes,
             settings=self.settings,
             broker=self.broker,
             sessions=self.sessions,
-            inbox=Inbox(self.tables.inbox, routes.name),
+            inbox=Inbox(inbox, routes.name),
             outbox=self.outbox,
             tracer=self.tracer,
         )
         consumer.subscribe(*topics)
+        self.consumers.append(consumer)
         return consumer
 
     @contextlib.asynccontextmanager

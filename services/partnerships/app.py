@@ -1,20 +1,24 @@
-"""Composition root of partnerships: settings → runtime (database, broker, outbox) → HTTP app."""
+"""Composition root of partnerships: settings → runtime (database, broker, outbox) → consumers of
+the registry's enterprises and programs' enrollments → HTTP app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from services.partnerships import api
+from services.partnerships import api, consumers
 from services.partnerships.adapters.tables import TABLES
 from services.partnerships.settings import PartnershipsSettings
+from shared.events.topics import ENROLLMENTS, ENTERPRISES
 from shared.http import create_http_app
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 
 TITLE = "IKM Partnerships"
 DESCRIPTION = (
-    "Link and Match partnerships between IKM and large industry, supplier readiness and targets."
+    "Link and Match partnerships between IKM and large industry, supplier readiness and targets. "
+    "Publishes `ikm.partnerships.*`; consumes `ikm.registry.enterprises` (certificates) and "
+    "`ikm.programs.enrollments` (suspensions)."
 )
 
 
@@ -24,4 +28,5 @@ def create_app(
     settings = settings or PartnershipsSettings()
     configure_logging(settings)
     runtime = ServiceRuntime(settings, TABLES, span_processors=span_processors)
+    runtime.consume(consumers.routes, ENTERPRISES, ENROLLMENTS)
     return create_http_app(runtime, title=TITLE, description=DESCRIPTION, routers=[api.router])

@@ -1,50 +1,284 @@
-"""Reporting HTTP routes: the ministry's KPIs, read from the read models."""
+"""Reporting HTTP routes: the ministry's KPIs as JSON (or CSV with ``?format=csv``).
+
+Every answer says how fresh it is: the last event time and offset applied per partition, and how
+many messages the consumer has not applied yet (lag).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+import csv
+import io
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.reporting.adapters import read_models
-from services.reporting.domain import national_share
+from services.reporting import domain
+from services.reporting.adapters import queries
+from services.reporting.adapters import read_models as store
+from services.reporting.adapters.tables import ReadModels
 from shared import db
+from shared.events.vocabulary import CountingUnit
 from shared.http import runtime_of
 from shared.runtime import ServiceRuntime
 
-router = APIRouter(tags=["kpis"])
+router = APIRouter(prefix="/kpis", tags=["kpis"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+GROUPS = {
+    "province": "province_code",
+    "regency": "regency_code",
+    "kbli_division": "kbli_division",
+    "size_class": "size_class",
+}
 
 
-class ProvinceKpi(BaseModel):
-    province_code: str
-    enterprises: int
-    share_pct: float
+class PartitionPosition(BaseModel):
+    topic: str
+    partition: int
+    next_offset: int
+    lag: int | None
 
 
-class EnterpriseKpis(BaseModel):
-    total: int
-    by_province: list[ProvinceKpi]
+class Freshness(BaseModel):
     as_of_event_time: datetime | None
+    generation: str
+    lag: int = 0
+    partitions: list[PartitionPosition]
 
 
-@router.get("/kpis/enterprises", response_model=EnterpriseKpis)
-async def enterprise_kpis(runtime: Runtime) -> EnterpriseKpis:
-    async with db.transaction(runtime.sessions) as session:
-        counts = await read_models.enterprises_by_province(session)
-        as_of = await read_models.last_event_at(session)
-    total = sum(c.enterprises for c in counts)
-    return EnterpriseKpis(
-        total=total,
-        by_province=[
-            ProvinceKpi(
-                province_code=c.province_code,
-                enterprises=c.enterprises,
-                share_pct=national_share(c.enterprises, total),
-            )
-            for c in counts
-        ],
-        as_of_event_time=as_of,
+class Kpi(BaseModel):
+    rows: list[dict[str, Any]]
+    total: dict[str, Any] | None = None
+    freshness: Freshness
+
+
+async def _freshness(runtime: ServiceRuntime, session: Any, models: ReadModels) -> Freshness:
+    lag = runtime.consumers[0].lag() if runtime.consumers else {}
+    partitions = [
+        PartitionPosition(
+            **{k: p[k] for k in ("topic", "partition", "next_offset")},
+            lag=lag.get((p["topic"], p["partition"])),
+        )
+        for p in await queries.positions(session, models)
+    ]
+    times = [
+        p["last_event_at"] for p in await queries.positions(session, models) if p["last_event_at"]
+    ]
+    return Freshness(
+        as_of_event_time=max(times) if times else None,
+        generation=models.generation,
+        lag=sum(lag.values()),
+        partitions=partitions,
     )
+
+
+def _answer(kpi: Kpi, fmt: str) -> Kpi | Response:
+    if fmt == "json":
+        return kpi
+    out = io.StringIO()
+    columns = list(dict.fromkeys(k for row in kpi.rows for k in row))
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(kpi.rows)
+    return Response(out.getvalue(), media_type="text/csv")
+
+
+@router.get("/enterprises", response_model=Kpi)
+async def enterprises(
+    runtime: Runtime,
+    group_by: Literal["province", "regency", "kbli_division", "size_class"] = "province",
+    province_code: str | None = None,
+    format: Format = "json",
+) -> Any:
+    """IKM units, workforce, investment and sales per group, with the share of the total."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        rows = await queries.enterprise_totals(
+            session, models, GROUPS[group_by], province_code=province_code
+        )
+        national = await queries.national_enterprises(session, models)
+        freshness = await _freshness(runtime, session, models)
+    for row in rows:
+        row[GROUPS[group_by]] = row.pop("key")
+        row["share_pct"] = domain.share_pct(row["enterprises"], national)
+    total = {
+        name: sum(r[name] for r in rows)
+        for name in ("enterprises", "workforce", "investment_idr", "annual_sales_idr")
+    }
+    return _answer(Kpi(rows=rows, total=total, freshness=freshness), format)
+
+
+@router.get("/certificates", response_model=Kpi)
+async def certificates(
+    runtime: Runtime, province_code: str | None = None, format: Format = "json"
+) -> Any:
+    """Certificates by scheme and province: active, expired, revoked."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        rows = await queries.certificate_totals(session, models, province_code)
+        freshness = await _freshness(runtime, session, models)
+    return _answer(Kpi(rows=rows, freshness=freshness), format)
+
+
+@router.get("/budget", response_model=Kpi)
+async def budget(
+    runtime: Runtime,
+    fiscal_year: int | None = None,
+    program_code: str | None = None,
+    province_code: str | None = None,
+    mechanism: str | None = None,
+    format: Format = "json",
+) -> Any:
+    """Budget lines: pagu, postponed, refocused in/out, reserved, realised and absorption."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        rows = await queries.budget_lines(
+            session,
+            models,
+            fiscal_year=fiscal_year,
+            program_code=program_code,
+            province_code=province_code,
+            mechanism=mechanism,
+        )
+        freshness = await _freshness(runtime, session, models)
+    for row in rows:
+        row["postponed_idr"] = row["pagu_idr"] if row["status"] == "postponed" else 0
+        row["absorption_pct"] = domain.absorption_pct(row["realised_idr"], row["pagu_idr"])
+    total = {
+        name: sum(r[name] for r in rows)
+        for name in (
+            "pagu_idr",
+            "postponed_idr",
+            "reserved_idr",
+            "realised_idr",
+            "refocused_in_idr",
+            "refocused_out_idr",
+        )
+    }
+    total["absorption_pct"] = domain.absorption_pct(total["realised_idr"], total["pagu_idr"])
+    return _answer(Kpi(rows=rows, total=total, freshness=freshness), format)
+
+
+@router.get("/enrollments", response_model=Kpi)
+async def enrollment_funnel(
+    runtime: Runtime,
+    program_code: str | None = None,
+    fiscal_year: int | None = None,
+    format: Format = "json",
+) -> Any:
+    """The enrollment funnel per program and year: how many reached each stage."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        stages = await queries.funnel(
+            session, models, program_code=program_code, fiscal_year=fiscal_year
+        )
+        freshness = await _freshness(runtime, session, models)
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for stage in stages:
+        key = (stage["program_code"], stage["fiscal_year"])
+        rows.setdefault(key, {"program_code": key[0], "fiscal_year": key[1]})[stage["stage"]] = (
+            stage["enrollments"]
+        )
+    return _answer(Kpi(rows=list(rows.values()), freshness=freshness), format)
+
+
+@router.get("/postponements", response_model=Kpi)
+async def postponements(runtime: Runtime, format: Format = "json") -> Any:
+    """The impact of each postponement: enterprises and provinces suspended, amounts held."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        rows = []
+        for line in await queries.postponed_lines(session, models):
+            suspended = await queries.suspended_enrollments(session, models, line["budget_line_id"])
+            rows.append(
+                {
+                    "budget_line_id": line["budget_line_id"],
+                    "program_code": line["program_code"],
+                    "fiscal_year": line["fiscal_year"],
+                    "status": line["status"],
+                    "reason": line["status_reason"],
+                    "pagu_idr": line["pagu_idr"],
+                    "enterprises_suspended": len(suspended),
+                    "provinces": sorted({s["province_code"] for s in suspended}),
+                    "reserved_suspended_idr": sum(s["reserved_idr"] for s in suspended),
+                }
+            )
+        freshness = await _freshness(runtime, session, models)
+    return _answer(Kpi(rows=rows, freshness=freshness), format)
+
+
+@router.get("/partnerships", response_model=Kpi)
+async def partnerships(
+    runtime: Runtime, fiscal_year: int | None = None, format: Format = "json"
+) -> Any:
+    """Partnerships by stage and partner; attainment against each year's target in its unit."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        agreements = await queries.partnerships(session, models)
+        targets = await queries.targets(session, models)
+        freshness = await _freshness(runtime, session, models)
+    by_stage: dict[tuple[str, str], dict[str, Any]] = {}
+    for a in agreements:
+        key = (a["partner_nib"], a["stage"])
+        row = by_stage.setdefault(
+            key,
+            {
+                "partner_nib": a["partner_nib"],
+                "partner_name": a["partner_name"],
+                "stage": a["stage"],
+                "partnerships": 0,
+            },
+        )
+        row["partnerships"] += 1
+    years = sorted(
+        {t["fiscal_year"] for t in targets}
+        | {a["signed_year"] for a in agreements if a["signed_year"]}
+    )
+    attainment = []
+    for year in years:
+        if fiscal_year is not None and year != fiscal_year:
+            continue
+        signed = [
+            (a["partner_nib"], a["ikm_nibs"].split(","))
+            for a in agreements
+            if a["signed_year"] == year
+        ]
+        year_targets = {
+            CountingUnit(t["unit"]): t["target"] for t in targets if t["fiscal_year"] == year
+        }
+        for unit, (achieved, target, pct) in domain.attainment(signed, year_targets).items():
+            attainment.append(
+                {
+                    "fiscal_year": year,
+                    "unit": unit.value,
+                    "achieved": achieved,
+                    "target": target,
+                    "attainment_pct": pct,
+                }
+            )
+    kpi = Kpi(rows=list(by_stage.values()), total={"attainment": attainment}, freshness=freshness)
+    if format == "csv":
+        return _answer(Kpi(rows=attainment, freshness=freshness), format)
+    return kpi
+
+
+@router.get("/sentra", response_model=Kpi)
+async def sentra(runtime: Runtime, format: Format = "json") -> Any:
+    """Sentra IKM with their members and outcome figures over time (ranges as min/max)."""
+    async with db.transaction(runtime.sessions) as session:
+        models = await store.current(session)
+        rows, outcomes = await queries.sentra(session, models)
+        freshness = await _freshness(runtime, session, models)
+    if format == "csv":
+        return _answer(Kpi(rows=outcomes, freshness=freshness), format)
+    for row in rows:
+        row["outcomes"] = [o for o in outcomes if o["sentra_id"] == row["sentra_id"]]
+        row["designated_on"] = (
+            row["designated_on"].isoformat()
+            if isinstance(row["designated_on"], date)
+            else row["designated_on"]
+        )
+    return Kpi(rows=rows, freshness=freshness)

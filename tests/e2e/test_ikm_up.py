@@ -56,11 +56,11 @@ def test_ikm_up_runs_the_platform_and_stops_cleanly(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             kpis = httpx.get(f"{reporting}/api/v1/kpis/enterprises").json()
-            if kpis["total"] == 1:
+            if kpis["total"]["enterprises"] == 1:
                 break
             time.sleep(0.3)
-        assert kpis["by_province"][0]["province_code"] == "35"
-        assert kpis["total"] == 1
+        assert kpis["rows"][0]["province_code"] == "35"
+        assert kpis["total"]["enterprises"] == 1
         assert (tmp_path / "data" / "registry.db").exists()
     finally:
         process.send_signal(signal.SIGINT)

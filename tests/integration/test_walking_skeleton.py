@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from services.registry.settings import RegistrySettings
 from services.reporting.app import create_app as create_reporting
 from services.reporting.settings import ReportingSettings
 from shared.broker import EmbeddedBroker, free_port
+from shared.envelope import OutgoingMessage, encode
+from shared.events.programs import EnrollmentFacts, EnrollmentRequested
 from shared.events.topics import ENTERPRISES, all_topic_names
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
@@ -45,7 +48,7 @@ class Platform:
     async def province_count(self, province: str) -> int:
         response = await self.reporting.get("/api/v1/kpis/enterprises")
         response.raise_for_status()
-        rows = {r["province_code"]: r["enterprises"] for r in response.json()["by_province"]}
+        rows = {r["province_code"]: r["enterprises"] for r in response.json()["rows"]}
         return rows.get(province, 0)
 
 
@@ -105,39 +108,53 @@ async def test_registered_enterprise_reaches_topic_and_kpi(platform: Platform) -
 
     await eventually(lambda: platform.province_count("63"), lambda n: n == 1)
     kpis = (await platform.reporting.get("/api/v1/kpis/enterprises")).json()
-    assert kpis["total"] == 1
-    assert kpis["by_province"] == [{"province_code": "63", "enterprises": 1, "share_pct": 100.0}]
-    assert kpis["as_of_event_time"] is not None
+    assert kpis["total"]["enterprises"] == 1
+    (row,) = kpis["rows"]
+    assert (row["province_code"], row["enterprises"], row["share_pct"]) == ("63", 1, 100.0)
+    assert kpis["freshness"]["as_of_event_time"] is not None
+    assert kpis["freshness"]["lag"] == 0
 
 
 async def test_same_event_delivered_twice_is_counted_once(platform: Platform) -> None:
-    nib = a_nib()
-    await platform.registry.post("/api/v1/enterprises", json=enterprise(nib, "51"))
-    (original,) = await wait_for_records(platform.kafka.bootstrap_servers, ENTERPRISES.name, 1)
-    headers = {k: v.decode() for k, v in original.headers}
+    # A funnel counter adds one per event, so only the inbox stands between a redelivery and a
+    # double count.
+    def requested(enrollment_id: str) -> OutgoingMessage:
+        return encode(
+            EnrollmentRequested(
+                enrollment_id=enrollment_id,
+                enrollment=EnrollmentFacts(
+                    enrollment_id=enrollment_id,
+                    nib=a_nib(),
+                    province_code="51",
+                    program_code="ISO9001-2024",
+                    budget_line_id="line-1",
+                    fiscal_year=2024,
+                ),
+                requested_at=datetime(2024, 3, 1, tzinfo=UTC),
+            ),
+            source="/ikm/programs",
+        )
 
-    # Redeliver the very same event (same ce_source + ce_id), then a different event for the
-    # same key: it lands behind the duplicate on the same partition, so once it is counted the
-    # duplicate has been seen.
-    await produce(
-        platform.kafka.bootstrap_servers,
-        ENTERPRISES.name,
-        original.value,
-        key=original.key,
-        headers=headers,
-    )
-    sentinel = dict(headers, ce_id="00000000-0000-4000-8000-000000000001")
-    await produce(
-        platform.kafka.bootstrap_servers,
-        ENTERPRISES.name,
-        original.value,
-        key=original.key,
-        headers=sentinel,
-    )
+    first = requested("enr-1")
+    # the second enrollment shares the first one's key, so it lands behind the duplicate on
+    # the same partition: once it is counted, the duplicate has been seen
+    second = replace(requested("enr-2"), key=first.key)
+    for message in (first, first, second):
+        await produce(
+            platform.kafka.bootstrap_servers,
+            message.topic,
+            message.value,
+            key=message.key.encode(),
+            headers=message.headers,
+        )
 
-    await eventually(lambda: platform.province_count("51"), lambda n: n >= 2)
+    async def requested_count() -> int:
+        rows = (await platform.reporting.get("/api/v1/kpis/enrollments")).json()["rows"]
+        return rows[0]["requested"] if rows else 0
+
+    await eventually(requested_count, lambda n: n >= 2)
     await asyncio.sleep(0.5)
-    assert await platform.province_count("51") == 2
+    assert await requested_count() == 2
 
 
 async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platform) -> None:

@@ -1,33 +1,118 @@
+"""Read-model storage: which generation is live, upserts that add, and the KPI queries."""
+
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.adapters.tables import EnterprisesByProvince
-from services.reporting.domain import ProvinceCount
+from services.reporting.adapters.tables import GENERATIONS, MODELS, ReadModels, generation_pointer
+
+OVERRIDE = "reporting.generation"
 
 
-async def count_enterprise(session: AsyncSession, province_code: str, at: datetime | None) -> None:
-    row = await session.get(EnterprisesByProvince, province_code, with_for_update=True)
-    if row is None:
-        session.add(
-            EnterprisesByProvince(province_code=province_code, enterprises=1, last_event_at=at)
-        )
-    else:
-        row.enterprises += 1
-        if at is not None and (row.last_event_at is None or at > row.last_event_at):
-            row.last_event_at = at
-    await session.flush()
+async def live_generation(session: AsyncSession, *, lock: bool = False) -> str:
+    query = select(generation_pointer.c.live).where(generation_pointer.c.id == 1)
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    live = await session.scalar(query)
+    if live is None:
+        await session.execute(insert(generation_pointer).values(id=1, live=GENERATIONS[0]))
+        return GENERATIONS[0]
+    return str(live)
 
 
-async def enterprises_by_province(session: AsyncSession) -> list[ProvinceCount]:
-    rows = await session.execute(
-        select(EnterprisesByProvince).order_by(EnterprisesByProvince.province_code)
+async def current(session: AsyncSession) -> ReadModels:
+    """The read models this transaction works on: the live ones, unless a rebuild chose others.
+
+    Resolved once per transaction; consumers take a shared lock on the pointer so a rebuild's
+    switch waits for batches in flight (on PostgreSQL, across replicas).
+    """
+    generation = session.info.get(OVERRIDE)
+    if generation is None:
+        generation = await live_generation(session, lock=True)
+        session.info[OVERRIDE] = generation
+    return MODELS[generation]
+
+
+async def inbox_table(session: AsyncSession) -> Table:
+    return (await current(session)).inbox
+
+
+async def switch_to(session: AsyncSession, generation: str) -> None:
+    await session.execute(
+        update(generation_pointer)
+        .where(generation_pointer.c.id == 1)
+        .values(live=generation, switched_at=datetime.now(UTC))
     )
-    return [ProvinceCount(r.province_code, r.enterprises) for r in rows.scalars()]
 
 
-async def last_event_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(select(func.max(EnterprisesByProvince.last_event_at)))
+async def empty(session: AsyncSession, models: ReadModels) -> None:
+    for table in models.tables():
+        await session.execute(delete(table))
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Any:
+    return _insert(session, table).on_conflict_do_nothing()
+
+
+async def add_to(
+    session: AsyncSession, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, int]
+) -> None:
+    """Add ``amounts`` to the row with ``keys``, creating it if needed (one statement)."""
+    statement = _insert(session, table).values(**keys, **amounts)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in amounts},
+    )
+    await session.execute(statement)
+
+
+async def put(
+    session: AsyncSession, table: Table, keys: Mapping[str, Any], values: Mapping[str, Any]
+) -> None:
+    """Insert or replace the row with ``keys``."""
+    statement = _insert(session, table).values(**keys, **values)
+    if values:
+        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=dict(values))
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    await session.execute(statement)
+
+
+async def row(session: AsyncSession, table: Table, **keys: Any) -> Any:
+    query = select(table).where(*(table.c[k] == v for k, v in keys.items()))
+    return (await session.execute(query)).first()
+
+
+async def advance_position(
+    session: AsyncSession,
+    models: ReadModels,
+    topic: str,
+    partition: int,
+    next_offset: int,
+    event_at: datetime | None,
+) -> None:
+    table = models.positions
+    statement = _insert(session, table).values(
+        topic=topic, partition=partition, next_offset=next_offset, last_event_at=event_at
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["topic", "partition"],
+        set_={
+            "next_offset": func.max(table.c.next_offset, statement.excluded.next_offset)
+            if session.bind.dialect.name == "sqlite"
+            else func.greatest(table.c.next_offset, statement.excluded.next_offset),
+            "last_event_at": func.coalesce(statement.excluded.last_event_at, table.c.last_event_at),
+        },
+    )
+    await session.execute(statement)

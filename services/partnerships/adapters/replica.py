@@ -1,0 +1,134 @@
+"""The local replica of other services' facts: enterprises and their certificates (registry) and
+suspended enrollments (programs). Written only by consumers, read by readiness and signing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.partnerships.adapters.tables import (
+    CertificateReplicaRow,
+    EnterpriseReplicaRow,
+    SuspendedEnrollmentRow,
+)
+from services.partnerships.domain import Enterprise, Holding, Suspension
+from shared.events.vocabulary import CertificateScheme, EnterpriseStatus
+
+
+class ReplicaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enterprise(self, nib: str, *, lock: bool = False) -> Enterprise | None:
+        """``lock`` serialises everything that reassesses one IKM (consumers and commands), so
+        two transactions never both see the same old readiness and both announce a change."""
+        query = select(EnterpriseReplicaRow).where(EnterpriseReplicaRow.nib == nib)
+        if lock:
+            query = query.with_for_update()
+        row = await self.session.scalar(query)
+        return _enterprise(row) if row else None
+
+    async def enterprises(
+        self, nibs: Iterable[str], *, lock: bool = False
+    ) -> dict[str, Enterprise]:
+        # Sorted, so that two transactions locking overlapping sets cannot deadlock.
+        query = (
+            select(EnterpriseReplicaRow)
+            .where(EnterpriseReplicaRow.nib.in_(set(nibs)))
+            .order_by(EnterpriseReplicaRow.nib)
+        )
+        if lock:
+            query = query.with_for_update()
+        return {row.nib: _enterprise(row) for row in await self.session.scalars(query)}
+
+    async def save_enterprise(self, enterprise: Enterprise) -> None:
+        await self.session.merge(
+            EnterpriseReplicaRow(
+                nib=enterprise.nib,
+                name=enterprise.name,
+                province_code=enterprise.province_code,
+                status=enterprise.status.value,
+                version=enterprise.version,
+            )
+        )
+        await self.session.flush()
+
+    async def holdings(self, nib: str) -> list[Holding]:
+        rows = await self.session.scalars(
+            select(CertificateReplicaRow)
+            .where(CertificateReplicaRow.nib == nib)
+            .order_by(CertificateReplicaRow.scheme, CertificateReplicaRow.certificate_id)
+        )
+        return [
+            Holding(r.certificate_id, CertificateScheme(r.scheme), r.tkdn_pct, r.expires_on)
+            for r in rows
+        ]
+
+    async def hold(self, nib: str, holding: Holding) -> None:
+        """Record a certificate (or its renewal): keyed by certificate id, so idempotent."""
+        await self.session.merge(
+            CertificateReplicaRow(
+                certificate_id=holding.certificate_id,
+                nib=nib,
+                scheme=holding.scheme.value,
+                tkdn_pct=holding.tkdn_pct,
+                expires_on=holding.expires_on,
+            )
+        )
+        await self.session.flush()
+
+    async def withdraw(self, certificate_id: str) -> None:
+        await self.session.execute(
+            delete(CertificateReplicaRow).where(
+                CertificateReplicaRow.certificate_id == certificate_id
+            )
+        )
+
+    async def suspensions(self, nib: str) -> list[Suspension]:
+        rows = await self.session.scalars(
+            select(SuspendedEnrollmentRow)
+            .where(SuspendedEnrollmentRow.nib == nib)
+            .order_by(SuspendedEnrollmentRow.enrollment_id)
+        )
+        return [
+            Suspension(
+                r.enrollment_id,
+                r.budget_line_id,
+                r.program_code,
+                CertificateScheme(r.certificate_scheme),
+            )
+            for r in rows
+        ]
+
+    async def suspend(self, nib: str, suspension: Suspension, at: datetime) -> None:
+        await self.session.merge(
+            SuspendedEnrollmentRow(
+                enrollment_id=suspension.enrollment_id,
+                nib=nib,
+                certificate_scheme=suspension.certificate_scheme.value,
+                budget_line_id=suspension.budget_line_id,
+                program_code=suspension.program_code,
+                suspended_at=at,
+            )
+        )
+        await self.session.flush()
+
+    async def lift(self, enrollment_id: str) -> None:
+        await self.session.execute(
+            delete(SuspendedEnrollmentRow).where(
+                SuspendedEnrollmentRow.enrollment_id == enrollment_id
+            )
+        )
+
+
+def _enterprise(row: EnterpriseReplicaRow) -> Enterprise:
+    return Enterprise(
+        nib=row.nib,
+        name=row.name,
+        province_code=row.province_code,
+        status=EnterpriseStatus(row.status),
+        version=row.version,
+    )

@@ -1,0 +1,475 @@
+"""Projections: how each fact changes the read models. Idempotent with the inbox, order-safe
+where a late event could undo a newer state (enterprise facts carry the aggregate version)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting import domain
+from services.reporting.adapters import read_models as store
+from services.reporting.adapters.tables import ReadModels
+from shared.envelope import Envelope
+from shared.events import partnerships as partnership_events
+from shared.events import programs as program_events
+from shared.events import registry as registry_events
+from shared.events.programs import BudgetLineFacts, EnrollmentFacts
+
+
+async def record_position(session: AsyncSession, models: ReadModels, envelope: Envelope) -> None:
+    if (
+        envelope.topic is not None
+        and envelope.partition is not None
+        and envelope.offset is not None
+    ):
+        await store.advance_position(
+            session, models, envelope.topic, envelope.partition, envelope.offset + 1, envelope.time
+        )
+
+
+# --- enterprises and certificates ------------------------------------------------------------
+
+
+def _facts_of(row: object) -> domain.EnterpriseFacts:
+    return domain.EnterpriseFacts(
+        province_code=row.province_code,  # type: ignore[attr-defined]
+        regency_code=row.regency_code,  # type: ignore[attr-defined]
+        kbli_division=row.kbli_division,  # type: ignore[attr-defined]
+        size_class=row.size_class,  # type: ignore[attr-defined]
+        workforce=row.workforce,  # type: ignore[attr-defined]
+        investment_idr=row.investment_idr,  # type: ignore[attr-defined]
+        annual_sales_idr=row.annual_sales_idr,  # type: ignore[attr-defined]
+        status=row.status,  # type: ignore[attr-defined]
+    )
+
+
+def _facts_from_profile(profile: registry_events.EnterpriseProfile) -> domain.EnterpriseFacts:
+    return domain.EnterpriseFacts(
+        province_code=profile.province_code,
+        regency_code=profile.regency_code or "",
+        kbli_division=profile.kbli[:2],
+        size_class=profile.size_class.value if profile.size_class else "",
+        workforce=profile.workforce or 0,
+        investment_idr=profile.investment_idr or 0,
+        annual_sales_idr=profile.annual_sales_idr or 0,
+        status=profile.status.value,
+    )
+
+
+async def apply_enterprise(
+    session: AsyncSession,
+    models: ReadModels,
+    nib: str,
+    version: int,
+    change: domain.EnterpriseFacts | dict[str, str] | None,
+) -> None:
+    """Move one enterprise to its state at ``version``; an older version changes nothing."""
+    existing = await store.row(session, models.enterprises, nib=nib)
+    if existing is not None and existing.version >= version:
+        return
+    before = _facts_of(existing) if existing is not None else None
+    if isinstance(change, domain.EnterpriseFacts):
+        after: domain.EnterpriseFacts | None = change
+    elif before is not None and change:
+        after = domain.EnterpriseFacts(**{**vars(before), **change})
+    else:
+        after = before
+    if after is None:
+        return  # a certificate event for an enterprise reporting has not seen registered
+    for dimensions, amounts in domain.totals_delta(before, after):
+        keys = dict(
+            zip(
+                ("province_code", "regency_code", "kbli_division", "size_class"),
+                dimensions,
+                strict=True,
+            )
+        )
+        await store.add_to(session, models.enterprise_totals, keys, amounts)
+    await store.put(session, models.enterprises, {"nib": nib}, {**vars(after), "version": version})
+
+
+async def set_certificate_status(
+    session: AsyncSession,
+    models: ReadModels,
+    *,
+    certificate_id: str,
+    nib: str,
+    scheme: str,
+    province_code: str,
+    status: str,
+) -> None:
+    existing = await store.row(session, models.certificates, certificate_id=certificate_id)
+    if existing is not None and existing.status == status:
+        return
+    if existing is not None:
+        await store.add_to(
+            session,
+            models.certificate_totals,
+            {
+                "scheme": existing.scheme,
+                "province_code": existing.province_code,
+                "status": existing.status,
+            },
+            {"certificates": -1},
+        )
+    await store.add_to(
+        session,
+        models.certificate_totals,
+        {"scheme": scheme, "province_code": province_code, "status": status},
+        {"certificates": 1},
+    )
+    await store.put(
+        session,
+        models.certificates,
+        {"certificate_id": certificate_id},
+        {"nib": nib, "scheme": scheme, "province_code": province_code, "status": status},
+    )
+
+
+async def on_registry_event(
+    session: AsyncSession, models: ReadModels, event: registry_events.Event
+) -> None:
+    e = registry_events
+    if isinstance(event, e.EnterpriseRegistered | e.EnterpriseUpdated):
+        await apply_enterprise(
+            session, models, event.nib, event.version, _facts_from_profile(event.profile)
+        )
+    elif isinstance(event, e.EnterpriseReclassified):
+        await apply_enterprise(
+            session, models, event.nib, event.version, {"size_class": event.size_class.value}
+        )
+    elif isinstance(event, e.EnterpriseClosed):
+        await apply_enterprise(session, models, event.nib, event.version, {"status": "closed"})
+    elif isinstance(event, e.EnterpriseCertified | e.CertificateRenewed):
+        await apply_enterprise(session, models, event.nib, event.version, None)
+        await set_certificate_status(
+            session,
+            models,
+            certificate_id=event.certificate.certificate_id,
+            nib=event.nib,
+            scheme=event.certificate.scheme.value,
+            province_code=event.province_code,
+            status="active",
+        )
+    elif isinstance(event, e.CertificateExpired | e.CertificateRevoked):
+        await apply_enterprise(session, models, event.nib, event.version, None)
+        await set_certificate_status(
+            session,
+            models,
+            certificate_id=event.certificate_id,
+            nib=event.nib,
+            scheme=event.scheme.value,
+            province_code=event.province_code,
+            status="expired" if isinstance(event, e.CertificateExpired) else "revoked",
+        )
+    elif isinstance(event, e.SentraDesignated):
+        await store.put(
+            session,
+            models.sentra,
+            {"sentra_id": event.sentra_id},
+            {
+                "name": event.name,
+                "province_code": event.province_code,
+                "regency_code": event.regency_code,
+                "village": event.village,
+                "commodity": event.commodity,
+                "designated_on": event.designated_on,
+            },
+        )
+    elif isinstance(event, e.SentraMemberJoined | e.SentraMemberLeft):
+        await session.execute(
+            update(models.sentra)
+            .where(models.sentra.c.sentra_id == event.sentra_id)
+            .values(members=event.member_count)
+        )
+    elif isinstance(event, e.SentraOutcomeReported):
+
+        def bounds(figure: e.RangeFigure | None) -> tuple[float | None, float | None]:
+            return (figure.min, figure.max) if figure else (None, None)
+
+        workforce, revenue, production = (
+            bounds(event.workforce),
+            bounds(event.revenue_idr),
+            bounds(event.production),
+        )
+        await store.put(
+            session,
+            models.sentra_outcomes,
+            {"sentra_id": event.sentra_id, "period": event.period},
+            {
+                "members": event.members,
+                "workforce_min": workforce[0],
+                "workforce_max": workforce[1],
+                "revenue_min_idr": revenue[0],
+                "revenue_max_idr": revenue[1],
+                "production_min": production[0],
+                "production_max": production[1],
+                "production_unit": event.production.unit if event.production else None,
+                "source": event.source,
+            },
+        )
+
+
+# --- programs, budgets, enrollments ----------------------------------------------------------
+
+
+async def _ensure_line(
+    session: AsyncSession,
+    models: ReadModels,
+    budget_line_id: str,
+    program_code: str,
+    fiscal_year: int,
+    mechanism: str = "",
+    province_code: str | None = None,
+) -> None:
+    """Create the line's row if no event has yet: events about it may come first from other
+    partitions (a refocusing into it, an enrollment on it)."""
+    statement = store.insert_ignoring_duplicates(session, models.budget_lines).values(
+        budget_line_id=budget_line_id,
+        program_code=program_code,
+        fiscal_year=fiscal_year,
+        mechanism=mechanism,
+        province_code=province_code or "",
+        status="allocated",
+    )
+    await session.execute(statement)
+
+
+async def _ensure_line_of(session: AsyncSession, models: ReadModels, line: BudgetLineFacts) -> None:
+    await _ensure_line(
+        session,
+        models,
+        line.budget_line_id,
+        line.program_code,
+        line.fiscal_year,
+        line.mechanism.value,
+        line.province_code,
+    )
+
+
+async def _line_status(
+    session: AsyncSession,
+    models: ReadModels,
+    line: BudgetLineFacts,
+    status: str,
+    at: datetime,
+    reason: str | None,
+    **values: object,
+) -> None:
+    await _ensure_line_of(session, models, line)
+    await session.execute(
+        update(models.budget_lines)
+        .where(models.budget_lines.c.budget_line_id == line.budget_line_id)
+        .values(status=status, status_reason=reason, status_changed_at=at, **values)
+    )
+
+
+async def _count_stage(
+    session: AsyncSession, models: ReadModels, enrollment: EnrollmentFacts, stage: str
+) -> None:
+    await store.add_to(
+        session,
+        models.funnel,
+        {
+            "program_code": enrollment.program_code,
+            "fiscal_year": enrollment.fiscal_year,
+            "stage": stage,
+        },
+        {"enrollments": 1},
+    )
+
+
+async def _move_reservation(
+    session: AsyncSession, models: ReadModels, facts: EnrollmentFacts, reserved: int
+) -> None:
+    lines = models.budget_lines
+    await _ensure_line(session, models, facts.budget_line_id, facts.program_code, facts.fiscal_year)
+    await session.execute(
+        update(lines)
+        .where(lines.c.budget_line_id == facts.budget_line_id)
+        .values(reserved_idr=lines.c.reserved_idr + reserved)
+    )
+
+
+async def on_enrollment_event(
+    session: AsyncSession, models: ReadModels, event: program_events.Event
+) -> None:
+    p = program_events
+    facts: EnrollmentFacts = event.enrollment  # type: ignore[attr-defined]
+    existing = await store.row(session, models.enrollments, enrollment_id=facts.enrollment_id)
+    stage = {
+        p.EnrollmentRequested: "requested",
+        p.EnrollmentApproved: "approved",
+        p.EnrollmentRejected: "rejected",
+        p.EnrollmentAssistanceStarted: "in_assistance",
+        p.EnrollmentSuspended: "suspended",
+        p.EnrollmentResumed: "resumed",
+        p.EnrollmentCompleted: "completed",
+        p.EnrollmentCancelled: "cancelled",
+        p.EnrollmentWithdrawn: "withdrawn",
+    }[type(event)]
+    reserved = existing.reserved_idr if existing is not None else 0
+    status = stage
+    if isinstance(event, p.EnrollmentApproved):
+        await _move_reservation(session, models, facts, event.reserved_idr)
+        reserved = event.reserved_idr
+    elif isinstance(event, p.EnrollmentResumed):
+        status = "approved" if reserved else "requested"
+    elif isinstance(event, p.EnrollmentCompleted | p.EnrollmentCancelled | p.EnrollmentWithdrawn):
+        # the reservation ends; what was spent moves to realised (BudgetRealised confirms it)
+        await _move_reservation(session, models, facts, -reserved)
+        reserved = 0
+    await store.put(
+        session,
+        models.enrollments,
+        {"enrollment_id": facts.enrollment_id},
+        {
+            "nib": facts.nib,
+            "province_code": facts.province_code,
+            "program_code": facts.program_code,
+            "fiscal_year": facts.fiscal_year,
+            "budget_line_id": facts.budget_line_id,
+            "status": status,
+            "reserved_idr": reserved,
+            "realised_idr": getattr(event, "realised_idr", 0) or 0,
+        },
+    )
+    if stage != "resumed":
+        await _count_stage(session, models, facts, stage)
+
+
+async def on_program_event(
+    session: AsyncSession, models: ReadModels, event: program_events.Event
+) -> None:
+    p = program_events
+    if isinstance(event, p.ProgramOpened):
+        await store.put(
+            session,
+            models.programs,
+            {"program_code": event.program_code},
+            {
+                "name": event.name,
+                "program_type": event.program_type.value,
+                "certificate_scheme": event.certificate_scheme.value
+                if event.certificate_scheme
+                else None,
+                "status": "open",
+            },
+        )
+    elif isinstance(event, p.ProgramClosed):
+        await session.execute(
+            update(models.programs)
+            .where(models.programs.c.program_code == event.program_code)
+            .values(status="closed")
+        )
+    elif isinstance(event, p.BudgetAllocated):
+        await _line_status(
+            session,
+            models,
+            event.line,
+            "open",
+            event.allocated_at,
+            None,
+            mechanism=event.line.mechanism.value,
+            province_code=event.line.province_code or "",
+            allocated_idr=event.pagu_idr,
+            quota_enterprises=event.quota_enterprises,
+        )
+    elif isinstance(event, p.BudgetPostponed):
+        lines = models.budget_lines
+        await _line_status(
+            session,
+            models,
+            event.line,
+            "postponed",
+            event.postponed_at,
+            event.reason,
+            postponement_deadline=event.deadline,
+            times_postponed=lines.c.times_postponed + 1,
+        )
+    elif isinstance(event, p.BudgetResumed):
+        await _line_status(session, models, event.line, "open", event.resumed_at, event.reason)
+    elif isinstance(event, p.BudgetCancelled):
+        await _line_status(
+            session, models, event.line, "cancelled", event.cancelled_at, event.reason
+        )
+    elif isinstance(event, p.BudgetClosed):
+        await _line_status(session, models, event.line, "closed", event.closed_at, event.reason)
+    elif isinstance(event, p.BudgetRefocused):
+        lines = models.budget_lines
+        await _ensure_line_of(session, models, event.line)
+        await _ensure_line_of(session, models, event.target)
+        await session.execute(
+            update(lines)
+            .where(lines.c.budget_line_id == event.line.budget_line_id)
+            .values(refocused_out_idr=lines.c.refocused_out_idr + event.amount_idr)
+        )
+        await session.execute(
+            update(lines)
+            .where(lines.c.budget_line_id == event.target.budget_line_id)
+            .values(refocused_in_idr=lines.c.refocused_in_idr + event.amount_idr)
+        )
+    elif isinstance(event, p.BudgetRealised):
+        lines = models.budget_lines
+        await _ensure_line_of(session, models, event.line)
+        await session.execute(
+            update(lines)
+            .where(lines.c.budget_line_id == event.line.budget_line_id)
+            .values(realised_idr=event.realised_total_idr)
+        )
+
+
+# --- partnerships ----------------------------------------------------------------------------
+
+
+async def on_partnership_event(
+    session: AsyncSession, models: ReadModels, event: partnership_events.Event
+) -> None:
+    q = partnership_events
+    if isinstance(event, q.PartnerRegistered):
+        await store.put(
+            session,
+            models.partners,
+            {"partner_nib": event.partner_nib},
+            {"name": event.name, "sector": event.sector, "tier": event.tier},
+        )
+    elif isinstance(event, q.PartnershipProposed):
+        await store.put(
+            session,
+            models.partnerships,
+            {"partnership_id": event.partnership_id},
+            {
+                "partner_nib": event.partner_nib,
+                "stage": "proposed",
+                "component": event.component,
+                "ikm_nibs": ",".join(sorted(event.ikm_nibs)),
+            },
+        )
+    elif isinstance(event, q.PartnershipSigned):
+        await store.put(
+            session,
+            models.partnerships,
+            {"partnership_id": event.partnership_id},
+            {
+                "partner_nib": event.partner_nib,
+                "stage": "mou_signed",
+                "ikm_nibs": ",".join(sorted(event.ikm_nibs)),
+                "signed_year": event.fiscal_year,
+            },
+        )
+    elif isinstance(event, q.PartnershipStageChanged | q.PartnershipEnded):
+        stage = event.to_stage.value if isinstance(event, q.PartnershipStageChanged) else "ended"
+        await session.execute(
+            update(models.partnerships)
+            .where(models.partnerships.c.partnership_id == event.partnership_id)
+            .values(stage=stage)
+        )
+    elif isinstance(event, q.PartnershipTargetSet):
+        await store.put(
+            session,
+            models.targets,
+            {"fiscal_year": event.fiscal_year, "unit": event.unit.value},
+            {"target": event.target, "source": event.source},
+        )
