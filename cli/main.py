@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress, TextColumn
+from rich.table import Table
 
 from cli import importer
 from cli.catalog import entries
@@ -18,7 +20,7 @@ from cli.supervisor import Supervisor
 from shared import migrations
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
-from shared.kafka import ensure_topics
+from shared.kafka import count_dead_letters, ensure_topics
 from shared.settings import KafkaSettings, PlatformSettings
 
 app = typer.Typer(help="IKM Platform: run and operate the services.", no_args_is_help=True)
@@ -91,6 +93,67 @@ def up(
     """Start the broker, migrate, and run all four services until Ctrl-C."""
     supervisor = Supervisor(PlatformSettings(), KafkaSettings(), console)
     raise typer.Exit(supervisor.run(embedded_broker=embedded_broker))
+
+
+@app.command()
+def replay(
+    service: Annotated[str, typer.Argument(help="Only reporting keeps rebuildable read models")],
+    url: Annotated[str, typer.Option(help="Reporting base URL")] = "http://127.0.0.1:8004",
+) -> None:
+    """Rebuild a service's read models from the topics (offset 0) while the old ones serve."""
+    if service != "reporting":
+        raise typer.BadParameter("only 'reporting' has read models to rebuild")
+    with httpx.Client(base_url=url, timeout=10) as client:
+        started = client.post("/api/v1/admin/rebuild")
+        if started.status_code == 409:
+            console.print("[yellow]a rebuild is already running; following it[/]")
+        else:
+            started.raise_for_status()
+        with console.status("replaying every public topic into the idle generation…"):
+            while (status := client.get("/api/v1/admin/rebuild").json())["state"] == "running":
+                time.sleep(0.5)
+    if status["state"] != "done":
+        console.print(f"[red]✗ rebuild {status['state']}: {status.get('error')}[/]")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]✓[/] generation {status['generation']} is live: "
+        f"{status['events_applied']} events in {status['seconds']} s"
+    )
+
+
+@app.command()
+def status(
+    hosts: Annotated[str, typer.Option(help="Host of the services")] = "127.0.0.1",
+) -> None:
+    """Each service's health, consumer lag and outbox backlog, and the dead letters per topic."""
+    table = Table(title="IKM Platform status")
+    for column in ("service", "ready", "consumer lag", "outbox backlog", "oldest unpublished"):
+        table.add_column(column)
+    with httpx.Client(timeout=3) as client:
+        for entry in entries(None):
+            settings = entry.settings()
+            try:
+                body = client.get(f"http://{hosts}:{settings.resolved_port}/status").json()
+            except httpx.HTTPError as exc:
+                table.add_row(entry.name, f"[red]down ({type(exc).__name__})[/]", "", "", "")
+                continue
+            outbox = body.get("outbox") or {}
+            age = outbox.get("oldest_unpublished_age_s")
+            table.add_row(
+                entry.name,
+                "[green]yes[/]" if body["ready"] else f"[red]no[/] {body['checks']}",
+                str(body["consumer_lag"]),
+                str(outbox.get("backlog", "—")),
+                f"{age:.1f} s" if age is not None else "—",
+            )
+    console.print(table)
+    dead = asyncio.run(count_dead_letters(KafkaSettings()))
+    letters = Table(title="Dead letters")
+    letters.add_column("topic")
+    letters.add_column("messages")
+    for topic, count in dead.items():
+        letters.add_row(topic, f"[red]{count}[/]" if count else "0")
+    console.print(letters)
 
 
 import_app = typer.Typer(help="Bulk imports through the services' APIs.")

@@ -43,6 +43,27 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
             content={"status": "ready" if ready else "not ready", "checks": checks},
         )
 
+    @router.get("/status", summary="Operational figures: readiness, consumer lag, outbox backlog")
+    async def status() -> dict[str, object]:
+        checks = await runtime.readiness()
+        lag = {
+            f"{topic}[{partition}]": messages
+            for consumer in runtime.consumers
+            for (topic, partition), messages in consumer.lag().items()
+        }
+        outbox: dict[str, object] = {}
+        if runtime.relay is not None:
+            backlog, oldest = await runtime.relay.backlog()
+            outbox = {"backlog": backlog, "oldest_unpublished_age_s": oldest}
+        return {
+            "service": runtime.name,
+            "ready": all(v == "ok" for v in checks.values()),
+            "checks": checks,
+            "consumer_lag": sum(lag.values()),
+            "consumer_lag_by_partition": lag,
+            "outbox": outbox,
+        }
+
     return router
 
 

@@ -191,6 +191,21 @@ class OutboxRelay:
             )
         return len(pending)
 
+    async def backlog(self) -> tuple[int, float | None]:
+        """Unpublished rows and the age in seconds of the oldest one."""
+        async with self.sessions() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(self.table.c.created_at)).where(
+                        self.table.c.published_at.is_(None)
+                    )
+                )
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
+        return int(count), age
+
     async def _lock(self, session: AsyncSession) -> bool:
         if is_sqlite(str(session.bind.url)):  # one writer at a time: SQLite locks the file
             return True

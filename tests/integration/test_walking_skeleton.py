@@ -343,3 +343,11 @@ async def test_readiness_reports_database_and_broker(platform: Platform) -> None
         assert response.status_code == 200
         assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
         assert (await client.get("/healthz")).json()["status"] == "ok"
+    await platform.registry.post("/api/v1/enterprises", json=enterprise(a_nib()))
+    await eventually(lambda: platform.province_count("35"), lambda n: n == 1)
+    registry_status = (await platform.registry.get("/status")).json()
+    assert registry_status["ready"] is True
+    assert registry_status["outbox"]["backlog"] == 0
+    reporting_status = (await platform.reporting.get("/status")).json()
+    assert reporting_status["consumer_lag"] == 0
+    assert reporting_status["consumer_lag_by_partition"]
