@@ -22,6 +22,7 @@ run: install
 ## test: lint, architecture rules and the whole suite on the real broker (and PostgreSQL if reachable)
 test: install lint
 	$(BIN)/lint-imports
+	$(BIN)/ikm contracts check
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-unit: install

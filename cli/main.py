@@ -17,7 +17,7 @@ from rich.table import Table
 from cli import importer
 from cli.catalog import entries
 from cli.supervisor import Supervisor
-from shared import migrations
+from shared import contracts, migrations
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
 from shared.kafka import count_dead_letters, ensure_topics
@@ -154,6 +154,31 @@ def status(
     for topic, count in dead.items():
         letters.add_row(topic, f"[red]{count}[/]" if count else "0")
     console.print(letters)
+
+
+contracts_app = typer.Typer(help="The published event contract under contracts/.")
+app.add_typer(contracts_app, name="contracts")
+CONTRACTS_DIR = Path("contracts")
+
+
+@contracts_app.command("export")
+def contracts_export(directory: Path = CONTRACTS_DIR) -> None:
+    """Write the JSON Schemas and the AsyncAPI document generated from the code."""
+    written = contracts.export(directory)
+    console.print(f"[green]✓[/] {len(written)} files written under {directory}/")
+
+
+@contracts_app.command("check")
+def contracts_check(directory: Path = CONTRACTS_DIR) -> None:
+    """Fail on a backward-incompatible change to a published ce_type, or on stale files."""
+    breaking, stale = contracts.check(directory)
+    for problem in breaking:
+        console.print(f"[red]✗ breaking:[/] {problem}")
+    for name in stale:
+        console.print(f"[yellow]! out of date:[/] {name} (run: ikm contracts export)")
+    if breaking or stale:
+        raise typer.Exit(1)
+    console.print("[green]✓[/] the contract is compatible and up to date")
 
 
 import_app = typer.Typer(help="Bulk imports through the services' APIs.")

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from shared import contracts
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
@@ -67,6 +68,28 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
     return router
 
 
+def contract_router() -> APIRouter:
+    """The published event contract, served by every service."""
+    router = APIRouter(tags=["contract"])
+
+    @router.get("/asyncapi.json", summary="AsyncAPI 3 document of every public topic")
+    async def asyncapi_json() -> dict[str, object]:
+        return contracts.asyncapi()
+
+    @router.get("/asyncapi", response_class=HTMLResponse, include_in_schema=False)
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(contracts.html_page())
+
+    @router.get("/contracts/schemas/{ce_type}.json", summary="JSON Schema of one event type")
+    async def event_schema(ce_type: str) -> dict[str, object]:
+        schema = contracts.schemas().get(ce_type)
+        if schema is None:
+            raise NotFound(f"no event type {ce_type}", field="ce_type")
+        return schema
+
+    return router
+
+
 def create_http_app(
     runtime: ServiceRuntime,
     *,
@@ -88,6 +111,7 @@ def create_http_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.include_router(health_router(runtime))
+    app.include_router(contract_router())
     for router in routers:
         app.include_router(router, prefix="/api/v1")
     for page in pages:
