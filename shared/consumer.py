@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,7 @@ from shared.events.base import CE_TYPE_PREFIX
 from shared.events.topics import Topic
 from shared.inbox import Inbox
 from shared.kafka import publish_dead_letters
+from shared.metrics import ServiceMetrics
 from shared.outbox import Outbox
 from shared.settings import ServiceSettings
 from shared.telemetry import context_from
@@ -81,8 +83,10 @@ class BatchConsumer:
         inbox: Inbox,
         outbox: Outbox | None,
         tracer: trace.Tracer,
+        metrics: ServiceMetrics,
     ) -> None:
         self.routes = routes
+        self.metrics = metrics
         self.settings = settings
         self.broker = broker
         self.sessions = sessions
@@ -126,6 +130,7 @@ class BatchConsumer:
             self._track(msg, records)
         except Exception as exc:
             self._failures += 1
+            self.metrics.batch_failures.labels(self.routes.name).inc()
             delay = min(0.2 * 2**self._failures, 30.0)
             log.warning(
                 "%s: batch of %d failed (%r); retrying in %.1fs from the same offsets",
@@ -147,6 +152,8 @@ class BatchConsumer:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self.highwater[(tp.topic, tp.partition)] = highwater
+        for (topic, partition), lag in self.lag().items():
+            self.metrics.consumer_lag.labels(self.routes.name, topic, str(partition)).set(lag)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         async with self.sessions() as session, session.begin():
@@ -176,6 +183,8 @@ class BatchConsumer:
                 continue
             if item is not None:
                 decoded.append(item)
+            else:
+                self._count(record, "ignored")
 
         done = await inbox.already_processed(
             session, ((d.envelope.source, d.envelope.id) for d in decoded)
@@ -184,17 +193,40 @@ class BatchConsumer:
         for item in decoded:
             key = (item.envelope.source, item.envelope.id)
             if key in done:
+                self._count(item.record, "duplicate", item.envelope.type)
                 continue
             done.add(key)
+            started = time.perf_counter()
             failure = await self._apply(session, item, inbox)
             if failure is not None:
                 dead.append((item.record, failure))
             else:
                 applied += 1
+                self._count(item.record, "applied", item.envelope.type)
+                log.debug(
+                    "applied %s %s",
+                    item.envelope.type,
+                    item.envelope.id,
+                    extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
+                )
+                self.metrics.handler_seconds.labels(self.routes.name, item.envelope.type).observe(
+                    time.perf_counter() - started
+                )
         if dead and dead_letters:
             # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
             await publish_dead_letters(self.broker, self.group, dead)
+            for record, reason in dead:
+                self._count(record, "dead_lettered")
+                self.metrics.dead_letters.labels(record.topic, reason.split(":", 1)[0]).inc()
         return applied
+
+    def _count(self, record: ConsumerRecord, outcome: str, event_type: str | None = None) -> None:
+        if event_type is None:
+            event_type = next(
+                (v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"),
+                "unknown",
+            )
+        self.metrics.messages_consumed.labels(self.routes.name, event_type, outcome).inc()
 
     def _decode(self, record: ConsumerRecord) -> _Decoded | None:
         envelope = replace(
@@ -236,6 +268,14 @@ class BatchConsumer:
             except Exception as exc:
                 if is_transient(exc):
                     raise
+                log.warning(
+                    "%s rejected %s %s: %s",
+                    self.routes.name,
+                    envelope.type,
+                    envelope.id,
+                    exc,
+                    extra={"event_type": envelope.type, "ce_id": envelope.id},
+                )
                 span.record_exception(exc)
                 span.set_status(trace.StatusCode.ERROR, str(exc))
                 return _reason(exc)

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from shared import contracts
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.metrics import PROMETHEUS_CONTENT_TYPE
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
 
@@ -43,6 +44,11 @@ def health_router(runtime: ServiceRuntime) -> APIRouter:
             status_code=200 if ready else 503,
             content={"status": "ready" if ready else "not ready", "checks": checks},
         )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        await runtime.refresh_gauges()
+        return Response(runtime.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
     @router.get("/status", summary="Operational figures: readiness, consumer lag, outbox backlog")
     async def status() -> dict[str, object]:
@@ -110,6 +116,7 @@ def create_http_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.middleware("http")(runtime.metrics.http_middleware)
     app.include_router(health_router(runtime))
     app.include_router(contract_router())
     for router in routers:

@@ -20,6 +20,7 @@ from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from shared.metrics import ServiceMetrics
 from shared.outbox import PendingMessage
 from shared.settings import KafkaSettings
 from shared.telemetry import context_from
@@ -104,9 +105,12 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
 class KafkaPublisher:
     """Publishes outbox rows, each inside the trace of the request that wrote it."""
 
-    def __init__(self, broker: KafkaBroker, tracer: trace.Tracer) -> None:
+    def __init__(
+        self, broker: KafkaBroker, tracer: trace.Tracer, metrics: ServiceMetrics | None = None
+    ) -> None:
         self.broker = broker
         self.tracer = tracer
+        self.metrics = metrics
 
     async def __call__(self, pending: Sequence[PendingMessage]) -> None:
         futures = []
@@ -134,6 +138,9 @@ class KafkaPublisher:
                     )
                 )
         await asyncio.gather(*futures)
+        if self.metrics is not None:
+            for item in pending:
+                self.metrics.messages_published.labels(item.message.ce_type).inc()
 
 
 DLQ_REASON = "dlq_reason"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import IO
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -24,10 +25,12 @@ class _TraceContext(logging.Filter):
         return True
 
 
-def configure_logging(settings: ServiceSettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_TraceContext(f"ikm-{settings.service}"))
-    if settings.platform.log_format == "json":
+def log_handler(stream: IO[str], service: str, fmt: str = "json") -> logging.Handler:
+    """A handler writing one JSON object per line with service, trace and span ids, and any
+    ``extra`` fields (``event_type``, ``ce_id``...)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_TraceContext(service))
+    if fmt == "json":
         handler.setFormatter(
             JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s "
@@ -39,6 +42,11 @@ def configure_logging(settings: ServiceSettings) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(service)s %(name)s: %(message)s")
         )
+    return handler
+
+
+def configure_logging(settings: ServiceSettings) -> None:
+    handler = log_handler(sys.stderr, f"ikm-{settings.service}", settings.platform.log_format)
     root = logging.getLogger()
     for existing in [h for h in root.handlers if getattr(h, "_ikm", False)]:
         root.removeHandler(existing)

@@ -126,7 +126,9 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(days=7),
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
+        self.on_failure = on_failure
         self.outbox = outbox
         self.table = outbox.table
         self.sessions = sessions
@@ -148,6 +150,8 @@ class OutboxRelay:
                 await self._purge_if_due()
             except Exception as exc:  # the broker or the database is down: retry forever
                 failures += 1
+                if self.on_failure is not None:
+                    self.on_failure()
                 delay = min(0.2 * 2**failures, 30.0)
                 log.warning("outbox relay failed, retrying in %.1fs: %r", delay, exc)
                 await self._sleep(delay)

@@ -22,6 +22,7 @@ from shared.events.topics import Topic, all_topic_names
 from shared.idempotency import Command
 from shared.inbox import Inbox, TableResolver
 from shared.kafka import KafkaPublisher, ensure_topics, make_broker
+from shared.metrics import ServiceMetrics
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_engine, tracer_provider
@@ -50,6 +51,7 @@ class ServiceRuntime:
     ) -> None:
         self.settings = settings
         self.name = settings.service
+        self.metrics = ServiceMetrics(self.name)
         self.provider = tracer_provider(self.name, settings.telemetry, span_processors)
         self.tracer = self.provider.get_tracer(f"ikm.{self.name}")
         self.engine = db.create_engine(settings.resolved_database_url)
@@ -64,11 +66,12 @@ class ServiceRuntime:
             OutboxRelay(
                 outbox=self.outbox,
                 sessions=self.sessions,
-                publish=KafkaPublisher(self.broker, self.tracer),
+                publish=KafkaPublisher(self.broker, self.tracer, self.metrics),
                 lock_name=f"ikm-{self.name}-outbox",
                 tracer=self.tracer,
                 batch_size=settings.relay_batch_size,
                 poll_interval_s=settings.relay_poll_interval_s,
+                on_failure=self.metrics.relay_failures.inc,
             )
             if self.outbox is not None
             else None
@@ -111,6 +114,7 @@ class ServiceRuntime:
             inbox=Inbox(inbox, routes.name),
             outbox=self.outbox,
             tracer=self.tracer,
+            metrics=self.metrics,
         )
         consumer.subscribe(*topics)
         self.consumers.append(consumer)
@@ -167,6 +171,17 @@ class ServiceRuntime:
         await self.engine.dispose()
         self.provider.shutdown()
         log.info("%s stopped", self.name)
+
+    async def refresh_gauges(self) -> None:
+        """Figures that are read, not counted: set them just before they are scraped."""
+        if self.relay is not None:
+            backlog, oldest = await self.relay.backlog()
+            self.metrics.outbox_backlog.set(backlog)
+            self.metrics.outbox_oldest_age.set(oldest or 0)
+        pool = self.engine.pool
+        self.metrics.db_pool_checked_out.set(getattr(pool, "checkedout", lambda: 0)())
+        checks = await self.readiness()
+        self.metrics.ready.set(1 if all(v == "ok" for v in checks.values()) else 0)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,6 +13,8 @@ from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.events.registry import RangeFigure
 from shared.events.vocabulary import SizeClass
 from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -47,6 +50,12 @@ async def register_enterprise(
         raise Conflict(f"NIB {nib} is already registered", field="nib")
     await enterprises.add(enterprise)
     await uow.record(registered)
+    log.info(
+        "enterprise %s registered in province %s",
+        nib,
+        enterprise.province_code,
+        extra={"event_type": registered.ce_type(), "nib": nib},
+    )
     return enterprise
 
 

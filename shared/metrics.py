@@ -1,0 +1,118 @@
+"""Prometheus metrics of one service, on a registry of its own (several services may share a
+process in tests, and each must report only its own figures)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
+
+
+def route_template(request: Request) -> str:
+    """The matched route as a template (``/api/v1/enterprises/{nib}``), not the raw path, so
+    metrics have one series per route. Included routers report their path without the prefix,
+    which is whatever the request path has before the route's segments."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    segments = template.strip("/").count("/") + 1 if template.strip("/") else 0
+    actual = request.url.path.rstrip("/").split("/")
+    prefix = "/".join(actual[: len(actual) - segments]) if segments else request.url.path
+    return (prefix.rstrip("/") + template) if template != "/" else prefix or "/"
+
+
+class ServiceMetrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = {"service": f"ikm-{service}"}
+        r = self.registry
+        self.messages_consumed = Counter(
+            "ikm_messages_consumed",
+            "Events a consumer handled, by type and outcome (applied, duplicate, ignored, "
+            "dead_lettered)",
+            ["consumer", "event_type", "outcome"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "ikm_handler_duration_seconds",
+            "Time to apply one event, by consumer and type",
+            ["consumer", "event_type"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.batch_failures = Counter(
+            "ikm_consumer_batch_failures",
+            "Batches rewound after a transient failure (database or broker unreachable)",
+            ["consumer"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "ikm_consumer_lag_messages",
+            "Messages not yet applied, per partition (from the consumer's highwater mark)",
+            ["consumer", "topic", "partition"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "ikm_dead_letters",
+            "Messages sent to a dead-letter topic, by source topic and reason kind",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.messages_published = Counter(
+            "ikm_messages_published",
+            "Events the outbox relay published, by type",
+            ["event_type"],
+            registry=r,
+        )
+        self.outbox_backlog = Gauge(
+            "ikm_outbox_backlog", "Outbox rows not yet published", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "ikm_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none)",
+            registry=r,
+        )
+        self.relay_failures = Counter(
+            "ikm_outbox_relay_failures", "Relay rounds that failed and will retry", registry=r
+        )
+        self.http_requests = Counter(
+            "ikm_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "ikm_http_request_duration_seconds",
+            "HTTP latency by route",
+            ["method", "route"],
+            registry=r,
+        )
+        self.db_pool_checked_out = Gauge(
+            "ikm_db_pool_connections_in_use", "Database connections checked out", registry=r
+        )
+        self.ready = Gauge("ikm_ready", "1 when database and broker are reachable", registry=r)
+        self.info = Gauge(
+            "ikm_service_info", "The service this process runs", ["service"], registry=r
+        )
+        self.info.labels(**labels).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def http_middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        path = route_template(request)
+        if path not in ("/metrics", "/healthz"):
+            self.http_requests.labels(request.method, path, str(response.status_code)).inc()
+            self.http_seconds.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
