@@ -18,6 +18,7 @@ from cli import importer
 from cli.catalog import entries
 from cli.supervisor import Supervisor
 from shared import contracts, migrations
+from shared.auth import ROLES, AuthSettings, issue_token
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
 from shared.kafka import count_dead_letters, ensure_topics
@@ -58,6 +59,34 @@ def broker(
 
 
 @app.command()
+def token(
+    role: Annotated[
+        list[str],
+        typer.Option(
+            help="admin, program-officer, partnership-officer, provincial-operator or viewer"
+        ),
+    ] = ["admin"],  # noqa: B006
+    province: Annotated[
+        str | None, typer.Option(help="Province code (provincial operators)")
+    ] = None,
+    subject: Annotated[str, typer.Option(help="User id recorded as the actor")] = "developer",
+    hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 8,
+) -> None:
+    """Print a development bearer token (HS256, signed with AUTH_JWT_SECRET)."""
+    settings = AuthSettings()
+    if PlatformSettings().environment == "production":
+        raise typer.BadParameter("production tokens come from the identity provider")
+    unknown = set(role) - set(ROLES)
+    if unknown:
+        raise typer.BadParameter(f"unknown role(s) {sorted(unknown)}; known: {', '.join(ROLES)}")
+    typer.echo(
+        issue_token(
+            settings, subject=subject, roles=role, province_code=province, ttl_s=hours * 3600
+        )
+    )
+
+
+@app.command()
 def topics() -> None:
     """Create every platform topic and its dead-letter topic on KAFKA_BOOTSTRAP_SERVERS."""
     kafka = KafkaSettings()
@@ -84,15 +113,80 @@ def serve(
     )
 
 
+Seed = Annotated[
+    int | None, typer.Option(help="Seed of the generated enterprises (default: the scenario's)")
+]
+
+
 @app.command()
 def up(
     embedded_broker: Annotated[
         bool, typer.Option(help="Start the embedded broker (off: use KAFKA_BOOTSTRAP_SERVERS)")
     ] = True,
+    demo: Annotated[
+        bool, typer.Option(help="Once every service is ready, load the demo scenario (ikm demo)")
+    ] = False,
+    reset: Annotated[
+        bool,
+        typer.Option(help="Start fresh: delete the SQLite files and logs in IKM_DATA_DIR first"),
+    ] = False,
+    seed: Seed = None,
 ) -> None:
     """Start the broker, migrate, and run all four services until Ctrl-C."""
     supervisor = Supervisor(PlatformSettings(), KafkaSettings(), console)
-    raise typer.Exit(supervisor.run(embedded_broker=embedded_broker))
+    raise typer.Exit(
+        supervisor.run(embedded_broker=embedded_broker, demo=demo, seed=seed, reset=reset)
+    )
+
+
+@app.command()
+def demo(
+    reset: Annotated[
+        bool,
+        typer.Option(
+            help="Start fresh: with nothing running, delete the data in IKM_DATA_DIR and run "
+            "`ikm up --demo` (refused while the services run: stop them first)"
+        ),
+    ] = False,
+    seed: Seed = None,
+    host: Annotated[str, typer.Option(help="Host of the services")] = "127.0.0.1",
+) -> None:
+    """Tell the seed stories to the running platform, through its public HTTP APIs.
+
+    Safe to run again: what is already there is found and left as it is.
+    """
+    from cli.demo import DemoError, run_demo
+
+    urls = {e.name: f"http://{host}:{e.settings().resolved_port}" for e in entries(None)}
+    running = []
+    with httpx.Client(timeout=2) as client:
+        for name, url in urls.items():
+            try:
+                client.get(f"{url}/healthz")
+                running.append(name)
+            except httpx.HTTPError:
+                pass
+    if reset:
+        if running:
+            console.print(
+                f"[red]✗ --reset deletes the data of the running services ({', '.join(running)})."
+                "[/] Stop `ikm up` (Ctrl-C), then run `ikm up --demo --reset`."
+            )
+            raise typer.Exit(2)
+        supervisor = Supervisor(PlatformSettings(), KafkaSettings(), console)
+        raise typer.Exit(supervisor.run(embedded_broker=True, demo=True, seed=seed, reset=True))
+    missing = [name for name in urls if name not in running]
+    if missing:
+        console.print(
+            f"[red]✗ not answering: {', '.join(f'{n} ({urls[n]})' for n in missing)}.[/] "
+            "Start the platform with `ikm up` (or `ikm up --demo`, which loads the demo itself)."
+        )
+        raise typer.Exit(1)
+    try:
+        asyncio.run(run_demo(urls, seed, console=console))
+    except DemoError as exc:
+        console.print(f"[red]✗ the demo stopped: {exc}[/]")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -27,6 +27,7 @@ from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings, PlatformSettings
 
 READY_TIMEOUT_S = 60.0
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass
@@ -61,15 +62,31 @@ class Supervisor:
         self.children: list[Child] = []
         self._stop_requested = False
 
-    def run(self, *, embedded_broker: bool) -> int:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+    def run(
+        self,
+        *,
+        embedded_broker: bool,
+        demo: bool = False,
+        seed: int | None = None,
+        reset: bool = False,
+    ) -> int:
+        """Start everything, optionally load the demo scenario, and run until Ctrl-C.
+
+        ``reset`` first deletes the SQLite files and logs in the data directory (nothing else:
+        a service configured with another database is refused rather than wiped).
+        """
         previous = {
             s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)
         }
         try:
+            if reset:
+                self._reset()
+            self.log_dir.mkdir(parents=True, exist_ok=True)
             self._start(embedded_broker)
+            demo_failed = demo and not self._load_demo(seed)
             self._print_urls()
-            return self._watch()
+            code = self._watch()
+            return 1 if demo_failed and code == 0 else code
         except StartupError as exc:
             self.console.print(f"[red]✗ {exc}[/]")
             return 1
@@ -80,6 +97,59 @@ class Supervisor:
 
     def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stop_requested = True
+
+    def _reset(self) -> None:
+        files = []
+        for entry in SERVICES:
+            settings = entry.settings()
+            if settings.database_url:
+                raise StartupError(
+                    f"--reset only wipes the embedded SQLite files in {self.data_dir}; "
+                    f"{entry.name.upper()}_DATABASE_URL points elsewhere: empty that database "
+                    "yourself, or unset the variable"
+                )
+            database = self.data_dir / f"{settings.service}.db"
+            files += [database.with_name(database.name + suffix) for suffix in SQLITE_SUFFIXES]
+        files += list(self.log_dir.glob("*.log"))
+        removed = [f for f in files if f.exists()]
+        for path in removed:
+            path.unlink()
+        self.console.print(
+            f"[green]✓[/] reset: {len(removed)} files removed from {self.data_dir}"
+            if removed
+            else f"[green]✓[/] reset: {self.data_dir} holds no data yet"
+        )
+
+    def _load_demo(self, seed: int | None) -> bool:
+        """Run ``ikm demo`` against the children; Ctrl-C or a child's exit interrupts it."""
+        from cli.demo import DemoError, run_demo
+
+        urls = {child.entry.name: child.url for child in self.children}
+
+        async def load() -> bool:
+            task = asyncio.create_task(run_demo(urls, seed, console=self.console))
+            while not task.done():
+                stopped = self._stop_requested or any(
+                    c.process.poll() is not None for c in self.children
+                )
+                if stopped:
+                    task.cancel()
+                await asyncio.wait({task}, timeout=0.2)
+            if task.cancelled():
+                self.console.print("[yellow]demo interrupted[/]")
+                return True
+            task.result()
+            return True
+
+        try:
+            return asyncio.run(load())
+        except DemoError as exc:
+            self.console.print(
+                f"[red]✗ the demo stopped: {exc}[/]\nThe services keep running. Running "
+                "`ikm demo` again continues where it stopped; the services' logs are in "
+                f"{self.log_dir}."
+            )
+            return False
 
     def _start(self, embedded_broker: bool) -> None:
         if embedded_broker:
@@ -163,6 +233,8 @@ class Supervisor:
                 time.sleep(0.2)
 
     def _print_urls(self) -> None:
+        if self._stop_requested:
+            return
         table = Table(title="IKM Platform is running (Ctrl-C stops it)")
         table.add_column("service")
         table.add_column("API docs")
@@ -170,6 +242,16 @@ class Supervisor:
         for child in self.children:
             table.add_row(child.entry.name, f"{child.url}/docs", str(child.log_path))
         self.console.print(table)
+        extra = []
+        with httpx.Client(timeout=2.0) as client:
+            for child in self.children:
+                for path, what in (("/dashboard", "dashboard"), ("/asyncapi", "AsyncAPI")):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(f"{child.url}{path}").status_code == 200:
+                            extra.append(f"{what} ({child.entry.name}): {child.url}{path}")
+        for line in extra:
+            self.console.print(f"  {line}")
+        self.console.print("  health, consumer lag, outbox backlog, dead letters: ikm status")
 
     def _watch(self) -> int:
         while not self._stop_requested:

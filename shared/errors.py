@@ -32,6 +32,10 @@ class NotFound(DomainError):
     """The aggregate a command names does not exist."""
 
 
+class Forbidden(DomainError):
+    """The caller is authenticated but may not do this (e.g. another province's enterprise)."""
+
+
 class Conflict(DomainError):
     """The command conflicts with the current state (duplicate, stale version, wrong state)."""
 

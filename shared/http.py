@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from shared import contracts
-from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.metrics import PROMETHEUS_CONTENT_TYPE
+from shared.auth import ANONYMOUS, AccessPolicy, principal_of
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from shared.metrics import PROMETHEUS_CONTENT_TYPE, route_template
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
 
 
 def _problem(status: int, exc: DomainError) -> JSONResponse:
-    kind = {404: "not_found", 409: "conflict"}.get(status, "rule_violation")
+    kind = {403: "forbidden", 404: "not_found", 409: "conflict"}.get(status, "rule_violation")
     problems = exc.problems if isinstance(exc, InvalidInput) else [exc]
     return JSONResponse(
         status_code=status,
@@ -96,6 +97,33 @@ def contract_router() -> APIRouter:
     return router
 
 
+def guard(runtime: ServiceRuntime, policy: AccessPolicy) -> Callable[[Request], Awaitable[None]]:
+    """Authenticate every API request and check the role's permission for writes (401/403)."""
+
+    async def check(request: Request) -> None:
+        if not runtime.settings.auth.required:
+            request.state.principal = ANONYMOUS
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        principal = runtime.authenticator.verify(token.strip())
+        request.state.principal = principal
+        permission = policy.permission_for(request.method, route_template(request))
+        if permission is None or principal.may(permission):
+            return
+        if f"{permission}:own-province" in principal.permissions:
+            return  # the service narrows it to the token's province
+        raise HTTPException(
+            403,
+            f"missing permission {permission!r}: roles {sorted(principal.roles)} do not grant it",
+        )
+
+    return check
+
+
 def create_http_app(
     runtime: ServiceRuntime,
     *,
@@ -103,8 +131,10 @@ def create_http_app(
     description: str,
     routers: Sequence[APIRouter],
     pages: Sequence[APIRouter] = (),
+    policy: AccessPolicy = AccessPolicy(),
 ) -> FastAPI:
-    """The service's HTTP app: ``routers`` are served under ``/api/v1``, ``pages`` at the root."""
+    """The service's HTTP app: ``routers`` are served under ``/api/v1`` behind the access
+    ``policy`` (a write no rule names is for admins only), ``pages`` at the root."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -120,7 +150,7 @@ def create_http_app(
     app.include_router(health_router(runtime))
     app.include_router(contract_router())
     for router in routers:
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(guard(runtime, policy))])
     for page in pages:
         app.include_router(page)
 
@@ -128,6 +158,8 @@ def create_http_app(
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, NotFound):
             return _problem(404, exc)
+        if isinstance(exc, Forbidden):
+            return _problem(403, exc)
         if isinstance(exc, Conflict):
             return _problem(409, exc)
         return _problem(422, exc)
@@ -143,11 +175,18 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 def actor_of(request: Request) -> str:
-    """Who is acting, recorded in every event a write causes.
+    """Who is acting, recorded in every event a write causes: the token's subject (or, with
+    authentication switched off in development, the ``X-Actor`` header)."""
+    principal = principal_of(request)
+    if principal is ANONYMOUS:
+        return request.headers.get("x-actor", "anonymous")[:100]
+    return principal.subject
 
-    Taken from the ``X-Actor`` header until bearer authentication replaces it.
-    """
-    return request.headers.get("x-actor", "anonymous")[:100]
+
+def province_scope(request: Request, permission: str) -> str | None:
+    """The only province the caller may act in for ``permission``, or None for any province."""
+    principal = principal_of(request)
+    return None if principal.may(permission) else principal.province_code or "--"
 
 
 def expected_version(request: Request) -> int | None:

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.exc import IntegrityError
 
 from shared import db, idempotency
+from shared.auth import Authenticator
 from shared.consumer import BatchConsumer, EventRoutes
 from shared.errors import Conflict
 from shared.events.topics import Topic, all_topic_names
@@ -51,6 +52,8 @@ class ServiceRuntime:
     ) -> None:
         self.settings = settings
         self.name = settings.service
+        settings.auth.check_fit_for(settings.platform.environment)
+        self.authenticator = Authenticator(settings.auth)
         self.metrics = ServiceMetrics(self.name)
         self.provider = tracer_provider(self.name, settings.telemetry, span_processors)
         self.tracer = self.provider.get_tracer(f"ikm.{self.name}")

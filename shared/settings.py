@@ -8,6 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import AuthSettings
+
 Environment = Literal["development", "test", "production"]
 
 
@@ -70,6 +72,7 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_s: float = 1.0
 
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 

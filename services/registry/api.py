@@ -22,12 +22,20 @@ from shared import db
 from shared.errors import DomainError, NotFound
 from shared.events.registry import RangeFigure
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus, SizeClass
-from shared.http import actor_of, expected_version, runtime_of
+from shared.http import actor_of, expected_version, province_scope, runtime_of
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Actor = Annotated[str, Depends(actor_of)]
+WRITE_ENTERPRISES = "enterprises:write"
+
+
+def enterprise_scope(request: Request) -> str | None:
+    return province_scope(request, WRITE_ENTERPRISES)
+
+
+Scope = Annotated[str | None, Depends(enterprise_scope)]
 MAX_BULK_ROWS = 1000
 
 
@@ -227,7 +235,7 @@ def _with_etag(response: JSONResponse, version: int) -> JSONResponse:
 
 @router.post("/enterprises", status_code=201, response_model=EnterpriseOut, tags=["enterprises"])
 async def register_enterprise(
-    body: EnterpriseIn, request: Request, runtime: Runtime, actor: Actor
+    body: EnterpriseIn, request: Request, runtime: Runtime, actor: Actor, scope: Scope
 ) -> JSONResponse:
     async with runtime.command(request, body) as command:
         if command.replayed:
@@ -239,6 +247,7 @@ async def register_enterprise(
             regime=body.size_regime,
             claimed_size_class=body.size_class,
             actor=actor,
+            scope=scope,
         )
         response = await command.respond(201, EnterpriseOut.of(enterprise))
     return _with_etag(response, enterprise.version)
@@ -269,7 +278,7 @@ class BulkOut(BaseModel):
 
 @router.post("/enterprises/bulk", response_model=BulkOut, tags=["enterprises"])
 async def register_enterprises_in_bulk(
-    body: BulkIn, request: Request, runtime: Runtime, actor: Actor
+    body: BulkIn, request: Request, runtime: Runtime, actor: Actor, scope: Scope
 ) -> JSONResponse:
     """Register up to 1000 enterprises; bad rows are reported with their reasons, good ones kept."""
     rows: list[handlers.ImportRow] = []
@@ -294,7 +303,9 @@ async def register_enterprises_in_bulk(
     async with runtime.command(request, body) as command:
         if command.replayed:
             return command.replayed
-        accepted, rejected = await handlers.register_many(command.uow, rows, actor=actor)
+        accepted, rejected = await handlers.register_many(
+            command.uow, rows, actor=actor, scope=scope
+        )
         rejected_out = malformed + [
             RejectedRowOut(
                 line=r.line,
@@ -350,7 +361,12 @@ async def get_enterprise(nib: str, runtime: Runtime) -> JSONResponse:
 
 @router.patch("/enterprises/{nib}", response_model=EnterpriseOut, tags=["enterprises"])
 async def update_enterprise(
-    nib: str, body: EnterpriseChanges, request: Request, runtime: Runtime, actor: Actor
+    nib: str,
+    body: EnterpriseChanges,
+    request: Request,
+    runtime: Runtime,
+    actor: Actor,
+    scope: Scope,
 ) -> JSONResponse:
     """Change profile fields. Requires ``If-Match: "<version>"``; a stale version gets 409."""
     version = expected_version(request)
@@ -364,6 +380,7 @@ async def update_enterprise(
             expected_version=version,
             claimed_size_class=body.size_class,
             actor=actor,
+            scope=scope,
         )
     return _with_etag(
         JSONResponse(EnterpriseOut.of(enterprise).model_dump(mode="json")), enterprise.version
@@ -377,13 +394,13 @@ class CloseIn(Strict):
 
 @router.post("/enterprises/{nib}/close", response_model=EnterpriseOut, tags=["enterprises"])
 async def close_enterprise(
-    nib: str, body: CloseIn, request: Request, runtime: Runtime, actor: Actor
+    nib: str, body: CloseIn, request: Request, runtime: Runtime, actor: Actor, scope: Scope
 ) -> JSONResponse:
     async with runtime.command(request, body) as command:
         if command.replayed:
             return command.replayed
         enterprise = await handlers.close_enterprise(
-            command.uow, nib, on=body.closed_on, reason=body.reason, actor=actor
+            command.uow, nib, on=body.closed_on, reason=body.reason, actor=actor, scope=scope
         )
         return await command.respond(200, EnterpriseOut.of(enterprise))
 

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from services.registry import api, consumers, handlers
 from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
+from shared.auth import AccessPolicy, Rule
 from shared.events.topics import ENROLLMENTS
 from shared.http import create_http_app
 from shared.logs import configure_logging
@@ -20,6 +21,15 @@ DESCRIPTION = (
     "The national register of small and medium industries (IKM): enterprises, certificates and "
     "sentra. Publishes `ikm.registry.enterprises` and `ikm.registry.sentra`; records the "
     "certificates assistance programs produce (`EnrollmentCompleted`)."
+)
+
+
+# Enterprise writes: admins anywhere, provincial operators in their own province. Certificates
+# and sentra are the ministry's (admin) records; everything else needs no more than a token.
+POLICY = AccessPolicy(
+    Rule("POST", r"/api/v1/enterprises(/bulk)?", "enterprises:write"),
+    Rule("PATCH", r"/api/v1/enterprises/\{nib\}", "enterprises:write"),
+    Rule("POST", r"/api/v1/enterprises/\{nib\}/close", "enterprises:write"),
 )
 
 
@@ -36,4 +46,6 @@ def create_app(
             await handlers.expire_certificates(uow, date.today())
 
     runtime.every(settings.certificate_expiry_interval_s, "certificate-expiry", expire_certificates)
-    return create_http_app(runtime, title=TITLE, description=DESCRIPTION, routers=[api.router])
+    return create_http_app(
+        runtime, title=TITLE, description=DESCRIPTION, routers=[api.router], policy=POLICY
+    )

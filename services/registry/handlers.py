@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from services.registry import domain
 from services.registry.adapters.repository import EnterpriseRepository, SentraRepository
-from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.events.registry import RangeFigure
 from shared.events.vocabulary import SizeClass
 from shared.unit_of_work import UnitOfWork
@@ -19,6 +19,18 @@ log = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def check_scope(scope: str | None, province_code: str, nib: str | None = None) -> None:
+    """A provincial operator writes only the enterprises of their own province."""
+    if scope is not None and province_code != scope:
+        what = (
+            f"enterprise {nib} of province {province_code}" if nib else f"province {province_code}"
+        )
+        raise Forbidden(
+            f"a provincial operator of province {scope} may not write {what}",
+            field="province_code",
+        )
 
 
 async def _load(enterprises: EnterpriseRepository, nib: str) -> domain.Enterprise:
@@ -36,7 +48,9 @@ async def register_enterprise(
     regime: str | None = None,
     claimed_size_class: SizeClass | None = None,
     actor: str | None = None,
+    scope: str | None = None,
 ) -> domain.Enterprise:
+    check_scope(scope, details.province_code)
     enterprises = EnterpriseRepository(uow.session)
     enterprise, registered = domain.register(
         nib=nib,
@@ -75,7 +89,11 @@ class RejectedRow:
 
 
 async def register_many(
-    uow: UnitOfWork, rows: Sequence[ImportRow], *, actor: str | None = None
+    uow: UnitOfWork,
+    rows: Sequence[ImportRow],
+    *,
+    actor: str | None = None,
+    scope: str | None = None,
 ) -> tuple[list[str], list[RejectedRow]]:
     """Register a batch; a bad row is reported with its line and reasons, the good ones go in."""
     now = _now()
@@ -84,6 +102,7 @@ async def register_many(
     rejected: list[RejectedRow] = []
     for row in rows:
         try:
+            check_scope(scope, row.details.province_code)
             if row.nib in accepted:
                 raise Conflict(f"NIB {row.nib} appears twice in this batch", field="nib")
             accepted[row.nib] = domain.register(
@@ -118,9 +137,12 @@ async def update_enterprise(
     expected_version: int | None,
     claimed_size_class: SizeClass | None = None,
     actor: str | None = None,
+    scope: str | None = None,
 ) -> domain.Enterprise:
     enterprises = EnterpriseRepository(uow.session)
     enterprise = await _load(enterprises, nib)
+    check_scope(scope, enterprise.province_code, nib)
+    check_scope(scope, str(changes.get("province_code", enterprise.province_code)), nib)
     events = domain.update(
         enterprise,
         changes,
@@ -135,10 +157,17 @@ async def update_enterprise(
 
 
 async def close_enterprise(
-    uow: UnitOfWork, nib: str, *, on: date, reason: str, actor: str | None = None
+    uow: UnitOfWork,
+    nib: str,
+    *,
+    on: date,
+    reason: str,
+    actor: str | None = None,
+    scope: str | None = None,
 ) -> domain.Enterprise:
     enterprises = EnterpriseRepository(uow.session)
     enterprise = await _load(enterprises, nib)
+    check_scope(scope, enterprise.province_code, nib)
     closed = domain.close(enterprise, on=on, reason=reason, actor=actor)
     await enterprises.save(enterprise)
     await uow.record(closed)

@@ -37,7 +37,7 @@ from shared.events.topics import PARTNERSHIP_TARGETS, PARTNERSHIPS, SUPPLIER_REA
 from shared.events.vocabulary import CertificateScheme
 from shared.settings import KafkaSettings
 from tests.support.kafka import produce, read_topic, wait_for_records
-from tests.support.platform import Databases, eventually, running, service_settings
+from tests.support.platform import Databases, bearer, eventually, running, service_settings
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,7 @@ class Service:
                 "facilitated_by": "Link and Match 2025",
                 "proposed_on": on,
             },
-            headers={"X-Actor": actor},
+            headers=bearer("partnership-officer", subject=actor),
         )
         assert response.status_code == 201, response.text
         return response.json()
@@ -313,7 +313,11 @@ async def test_signing_with_an_unqualified_ikm_is_refused_naming_what_it_misses(
     await service.publish(certified(lacking, 3, ISO_14001))
     await eventually(lambda: service.status_for(lacking, partner), lambda s: s == "qualified")
 
-    signed = await service.sign(pid, "2025-04-01", **{"If-Match": '"1"', "X-Actor": "officer-8"})
+    signed = await service.sign(
+        pid,
+        "2025-04-01",
+        **{"If-Match": '"1"', **bearer("partnership-officer", subject="officer-8")},
+    )
     assert signed.status_code == 200, signed.text
     assert signed.headers["ETag"] == '"2"'
     body = signed.json()

@@ -22,7 +22,7 @@ from shared.events.topics import ENROLLMENTS, ENTERPRISES, SENTRA
 from shared.events.vocabulary import CertificateScheme
 from shared.settings import KafkaSettings
 from tests.support.kafka import produce, read_topic, wait_for_records
-from tests.support.platform import Databases, eventually, running, service_settings
+from tests.support.platform import Databases, bearer, eventually, running, service_settings
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ async def test_every_enterprise_and_certificate_event_with_its_data(
             legal_form="CV",
             production={"quantity": 60, "unit": "tonnes/year"},
         ),
-        headers={"X-Actor": "officer-1"},
+        headers=bearer("admin", subject="officer-1"),
     )
     assert created.status_code == 201, created.text
     assert created.headers["ETag"] == '"1"'

@@ -16,6 +16,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shared import migrations
+from shared.auth import AuthSettings, issue_token
 from shared.settings import KafkaSettings, PlatformSettings, ServiceSettings
 
 T = TypeVar("T")
@@ -77,6 +78,7 @@ async def service_settings(
         database_url=await databases.url_for(cls.service),
         kafka=kafka,
         platform=PlatformSettings(data_dir=tmp_dir, log_format="text"),
+        auth=AuthSettings(required=True),
         relay_poll_interval_s=0.2,
         **overrides,
     )
@@ -84,12 +86,23 @@ async def service_settings(
     return settings
 
 
+def bearer(
+    role: str = "admin", province_code: str | None = None, subject: str = "tester"
+) -> dict[str, str]:
+    """Authorization header with a development token for ``role``."""
+    token = issue_token(AuthSettings(), subject=subject, roles=[role], province_code=province_code)
+    return {"Authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the service (its real lifespan: broker, consumers, relay) and give an HTTP client."""
+async def running(app: FastAPI, role: str = "admin") -> AsyncIterator[httpx.AsyncClient]:
+    """Start the service (its real lifespan: broker, consumers, relay) and give an HTTP client
+    that sends a token for ``role``."""
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service", headers=bearer(role)
+        ) as client:
             yield client
 
 
