@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.table import Table
 from cli import importer
 from cli.catalog import entries
 from cli.supervisor import Supervisor
-from shared import contracts, migrations
+from shared import contracts, dlq, migrations
 from shared.auth import ROLES, AuthSettings, issue_token
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
@@ -197,7 +198,7 @@ def replay(
     """Rebuild a service's read models from the topics (offset 0) while the old ones serve."""
     if service != "reporting":
         raise typer.BadParameter("only 'reporting' has read models to rebuild")
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers=_admin_headers()) as client:
         started = client.post("/api/v1/admin/rebuild")
         if started.status_code == 409:
             console.print("[yellow]a rebuild is already running; following it[/]")
@@ -273,6 +274,98 @@ def contracts_check(directory: Path = CONTRACTS_DIR) -> None:
     if breaking or stale:
         raise typer.Exit(1)
     console.print("[green]✓[/] the contract is compatible and up to date")
+
+
+dlq_app = typer.Typer(help="Dead letters: list, show and send back to their topic.")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[str | None, typer.Option(help="A topic or its .dlq (default: all)")] = None,
+) -> None:
+    """Every dead letter with where it came from and why it was rejected."""
+    letters = asyncio.run(dlq.read_dead_letters(KafkaSettings(), dlq.dead_letter_topics(topic)))
+    table = Table(title=f"{len(letters)} dead letters")
+    for column in ("dead-letter topic", "partition", "offset", "type", "ce_id", "reason"):
+        table.add_column(column)
+    for letter in letters:
+        table.add_row(
+            letter.topic,
+            str(letter.partition),
+            str(letter.offset),
+            letter.event_type.rsplit(".", 2)[-2] if letter.event_type else "?",
+            letter.event_id,
+            letter.reason,
+        )
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(topic: str, partition: int, offset: int) -> None:
+    """One dead letter in full: headers and value."""
+    letters = asyncio.run(dlq.read_dead_letters(KafkaSettings(), dlq.dead_letter_topics(topic)))
+    letter = next((d for d in letters if (d.partition, d.offset) == (partition, offset)), None)
+    if letter is None:
+        raise typer.BadParameter(f"no dead letter at {topic}[{partition}]@{offset}")
+    for name, value in sorted(letter.headers.items()):
+        typer.echo(f"{name}: {value}")
+    typer.echo("")
+    typer.echo(letter.value.decode(errors="replace"))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: Annotated[str, typer.Option(help="The topic (or its .dlq) whose letters to re-drive")],
+    event_id: Annotated[
+        list[str] | None, typer.Option("--id", help="Only these ce_id (default: all)")
+    ] = None,
+) -> None:
+    """Publish dead letters again to their original topic (after fixing their cause)."""
+    settings = KafkaSettings()
+    letters = asyncio.run(dlq.read_dead_letters(settings, dlq.dead_letter_topics(topic)))
+    if event_id:
+        letters = [d for d in letters if d.event_id in set(event_id)]
+    sent = asyncio.run(dlq.redrive(settings, letters))
+    console.print(f"[green]✓[/] {sent} dead letters sent back to {topic.removesuffix('.dlq')}")
+
+
+outbox_app = typer.Typer(help="The services' outboxes.")
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("republish")
+def outbox_republish(
+    service: Annotated[str, typer.Argument(help="registry, programs or partnerships")],
+    since: Annotated[datetime, typer.Option(help="Start of the window (ISO 8601, UTC)")],
+    until: Annotated[datetime, typer.Option(help="End of the window (exclusive)")],
+    host: str = "127.0.0.1",
+) -> None:
+    """Publish again every event a service wrote in a time window, for a subscriber that lost
+    data. Same ce_id: consumers that had them skip them."""
+    (entry,) = entries([service])
+    port = entry.settings().resolved_port
+    response = httpx.post(
+        f"http://{host}:{port}/api/v1/admin/outbox/republish",
+        params={"since": _utc(since).isoformat(), "until": _utc(until).isoformat()},
+        headers=_admin_headers(),
+        timeout=60,
+    )
+    response.raise_for_status()
+    console.print(f"[green]✓[/] {response.json()['events']} events of {service} queued again")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _admin_headers() -> dict[str, str]:
+    """An admin token for operator commands when authentication is on (development)."""
+    settings = AuthSettings()
+    if not settings.required or settings.algorithm != "HS256":
+        return {}
+    token = issue_token(settings, subject="ikm-cli", roles=["admin"], ttl_s=600)
+    return {"Authorization": f"Bearer {token}"}
 
 
 import_app = typer.Typer(help="Bulk imports through the services' APIs.")

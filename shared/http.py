@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -124,6 +125,21 @@ def guard(runtime: ServiceRuntime, policy: AccessPolicy) -> Callable[[Request], 
     return check
 
 
+def outbox_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(prefix="/admin/outbox", tags=["admin"])
+
+    @router.post("/republish", summary="Publish again the events written in a time window")
+    async def republish(since: datetime, until: datetime) -> dict[str, object]:
+        if runtime.relay is None:
+            raise NotFound(f"{runtime.name} publishes no events")
+        if until <= since:
+            raise DomainError("until must be after since", field="until")
+        events = await runtime.relay.republish(since, until)
+        return {"service": runtime.name, "since": since, "until": until, "events": events}
+
+    return router
+
+
 def create_http_app(
     runtime: ServiceRuntime,
     *,
@@ -149,6 +165,8 @@ def create_http_app(
     app.middleware("http")(runtime.metrics.http_middleware)
     app.include_router(health_router(runtime))
     app.include_router(contract_router())
+    if runtime.relay is not None:
+        routers = [*routers, outbox_router(runtime)]
     for router in routers:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(guard(runtime, policy))])
     for page in pages:

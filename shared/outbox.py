@@ -195,6 +195,22 @@ class OutboxRelay:
             )
         return len(pending)
 
+    async def republish(self, since: datetime, until: datetime) -> int:
+        """Publish again the events written in [since, until) (same ``ce_id``: consumers that
+        had them skip them; a subscriber that lost them gets them back)."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(self.table)
+                .where(
+                    self.table.c.created_at >= since,
+                    self.table.c.created_at < until,
+                    self.table.c.published_at.is_not(None),
+                )
+                .values(published_at=None)
+            )
+        self.outbox.committed.set()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def backlog(self) -> tuple[int, float | None]:
         """Unpublished rows and the age in seconds of the oldest one."""
         async with self.sessions() as session:

@@ -90,3 +90,26 @@ async def test_two_relays_publish_each_event_once_in_order_per_key(
     for key in KEYS:
         versions = [json.loads(r.value)["version"] for r in records if r.key == key.encode()]
         assert versions == list(range(1, VERSIONS + 1)), key
+
+
+async def test_republishing_a_window_sends_the_same_events_again(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    from services.registry.app import create_app
+    from tests.support.platform import running
+
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    async with running(create_app(settings)) as registry:
+        before = datetime.now(UTC)
+        for nib in ("9120000000101", "9120000000102"):
+            body = {"nib": nib, "name": "CV Ulang", "province_code": "35", "kbli": "24202"}
+            assert (await registry.post("/api/v1/enterprises", json=body)).status_code == 201
+        await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 2)
+        answer = await registry.post(
+            "/api/v1/admin/outbox/republish",
+            params={"since": before.isoformat(), "until": datetime.now(UTC).isoformat()},
+        )
+        assert answer.json()["events"] == 2
+        records = await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 4)
+    assert len(records) == 4
+    assert len({dict(r.headers)["ce_id"] for r in records}) == 2
