@@ -38,6 +38,7 @@ from shared.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -45,12 +46,18 @@ class EventRoutes:
     """Which handler applies which event type, for one consumer (one inbox name)."""
 
     name: str
-    handlers: dict[str, tuple[type[Event], EventHandler]] = field(default_factory=dict)
+    handlers: dict[str, tuple[type[Event], EventHandler, Upcast | None]] = field(
+        default_factory=dict
+    )
 
     def on(self, *event_types: type[Event]) -> Callable[[EventHandler], EventHandler]:
+        """Route ``event_types`` to the handler, and the older versions each can upcast from."""
+
         def register(handler: EventHandler) -> EventHandler:
             for event_type in event_types:
-                self.handlers[event_type.ce_type()] = (event_type, handler)
+                self.handlers[event_type.ce_type()] = (event_type, handler, None)
+                for older, upcast in event_type.upcasts.items():
+                    self.handlers.setdefault(older, (event_type, handler, upcast))
             return handler
 
         return register
@@ -240,8 +247,9 @@ class BatchConsumer:
             if envelope.type in EVENTS_BY_CE_TYPE or _known_event_name(envelope.type):
                 return None  # a known fact this consumer has no interest in
             raise LookupError(f"ce_type: unknown event type {envelope.type!r}")
-        event_type, handler = route
-        return _Decoded(record, envelope, event_type.model_validate(envelope.data), handler)
+        event_type, handler, upcast = route
+        data = upcast(envelope.data) if upcast is not None else envelope.data
+        return _Decoded(record, envelope, event_type.model_validate(data), handler)
 
     async def _apply(self, session: AsyncSession, item: _Decoded, inbox: Inbox) -> str | None:
         record, envelope = item.record, item.envelope

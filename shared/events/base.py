@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -24,10 +25,16 @@ class Event(BaseModel):
     topic: ClassVar[Topic]
     subject_field: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    # Older versions this type can be made from, during their deprecation window:
+    # {"...EnterpriseRegistered.v1": function turning v1 data into v2 data}
+    upcasts: ClassVar[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 
     @classmethod
     def event_name(cls) -> str:
-        return cls.__name__
+        """The fact's name without its version suffix (``EnterpriseRegisteredV2`` → ...)."""
+        name = cls.__name__
+        suffix = f"V{cls.schema_version}"
+        return name.removesuffix(suffix) if cls.schema_version > 1 else name
 
     @classmethod
     def ce_type(cls) -> str:
