@@ -25,7 +25,7 @@ ROLES = ("admin", "program-officer", "partnership-officer", "provincial-operator
 # narrowed by the service to the enterprises of the token's province.
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
-    "program-officer": frozenset({"programs:write", "enrollments:write"}),
+    "program-officer": frozenset({"programs:write", "enrollments:write", "enrollments:manage"}),
     "partnership-officer": frozenset({"partnerships:write"}),
     "provincial-operator": frozenset(
         {"enterprises:write:own-province", "enrollments:write:own-province"}

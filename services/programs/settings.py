@@ -11,3 +11,6 @@ class ProgramsSettings(ServiceSettings):
     service = "programs"
     default_port = 8002
     model_config = SettingsConfigDict(env_prefix="PROGRAMS_", extra="ignore")
+
+    postponement_check_interval_s: float = 900.0
+    """How often enrollments suspended past their postponement deadline are looked for."""

@@ -1,7 +1,0 @@
-"""Programs HTTP routes."""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter(tags=["programs"])
