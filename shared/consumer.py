@@ -71,6 +71,17 @@ def _known_event_name(ce_type: str) -> bool:
     return any(known.rsplit(".", 1)[0] == name for known in EVENTS_BY_CE_TYPE)
 
 
+class _Rejected(Exception):
+    """A handler broke a rule in a batch run without per-message savepoints."""
+
+
+@dataclass
+class _Outcome:
+    counts: list[tuple[ConsumerRecord, str, str | None]] = field(default_factory=list)
+    dead: list[tuple[ConsumerRecord, str]] = field(default_factory=list)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+
 @dataclass
 class _Decoded:
     record: ConsumerRecord
@@ -176,56 +187,81 @@ class BatchConsumer:
     ) -> int:
         """Apply records in the caller's transaction; dead letters are published before it ends.
 
+        The batch first runs under one savepoint. Only if a message breaks a rule is it run
+        again with a savepoint per message, so the bad one is set aside and the others kept.
         A replay passes ``dead_letters=False``: its poison messages were dead-lettered when they
         first arrived. Returns how many events were applied.
         """
         inbox = inbox or self.inbox
-        dead: list[tuple[ConsumerRecord, str]] = []
+        outcome = _Outcome()
         decoded: list[_Decoded] = []
         for record in records:
             try:
                 item = self._decode(record)
             except (EnvelopeError, ValidationError, LookupError) as exc:
-                dead.append((record, _reason(exc)))
+                outcome.dead.append((record, _reason(exc)))
                 continue
             if item is not None:
                 decoded.append(item)
             else:
-                self._count(record, "ignored")
+                outcome.counts.append((record, "ignored", None))
 
+        try:
+            async with session.begin_nested():
+                applied = await self._apply_all(session, decoded, inbox, isolate=False)
+        except _Rejected:
+            applied = await self._apply_all(session, decoded, inbox, isolate=True)
+        outcome.counts += applied.counts
+        outcome.dead += applied.dead
+        outcome.timings += applied.timings
+
+        if outcome.dead and dead_letters:
+            # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
+            await publish_dead_letters(self.broker, self.group, outcome.dead)
+        self._observe(outcome, dead_letters)
+        return sum(1 for _, kind, _ in outcome.counts if kind == "applied")
+
+    async def _apply_all(
+        self, session: AsyncSession, decoded: list[_Decoded], inbox: Inbox, *, isolate: bool
+    ) -> _Outcome:
+        outcome = _Outcome()
         done = await inbox.already_processed(
             session, ((d.envelope.source, d.envelope.id) for d in decoded)
         )
-        applied = 0
+        fresh: list[tuple[str, str]] = []
         for item in decoded:
             key = (item.envelope.source, item.envelope.id)
             if key in done:
-                self._count(item.record, "duplicate", item.envelope.type)
+                outcome.counts.append((item.record, "duplicate", item.envelope.type))
                 continue
             done.add(key)
             started = time.perf_counter()
-            failure = await self._apply(session, item, inbox)
+            failure = await self._apply(session, item, inbox, isolate=isolate)
             if failure is not None:
-                dead.append((item.record, failure))
-            else:
-                applied += 1
-                self._count(item.record, "applied", item.envelope.type)
-                log.debug(
-                    "applied %s %s",
-                    item.envelope.type,
-                    item.envelope.id,
-                    extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
-                )
-                self.metrics.handler_seconds.labels(self.routes.name, item.envelope.type).observe(
-                    time.perf_counter() - started
-                )
-        if dead and dead_letters:
-            # Before the commit: a crash now re-delivers (a duplicate dead letter), never loses.
-            await publish_dead_letters(self.broker, self.group, dead)
-            for record, reason in dead:
+                outcome.dead.append((item.record, failure))
+                continue
+            if not isolate:
+                fresh.append(key)
+            outcome.counts.append((item.record, "applied", item.envelope.type))
+            log.debug(
+                "applied %s %s",
+                item.envelope.type,
+                item.envelope.id,
+                extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
+            )
+            outcome.timings.append((item.envelope.type, time.perf_counter() - started))
+        await inbox.record_many(session, fresh)
+        return outcome
+
+    def _observe(self, outcome: _Outcome, dead_letters: bool) -> None:
+        for record, kind, event_type in outcome.counts:
+            self._count(record, kind, event_type)
+        for event_type, seconds in outcome.timings:
+            self.metrics.handler_seconds.labels(self.routes.name, event_type).observe(seconds)
+        if dead_letters:
+            for record, reason in outcome.dead:
                 self._count(record, "dead_lettered")
                 self.metrics.dead_letters.labels(record.topic, reason.split(":", 1)[0]).inc()
-        return applied
 
     def _count(self, record: ConsumerRecord, outcome: str, event_type: str | None = None) -> None:
         if event_type is None:
@@ -251,7 +287,11 @@ class BatchConsumer:
         data = upcast(envelope.data) if upcast is not None else envelope.data
         return _Decoded(record, envelope, event_type.model_validate(data), handler)
 
-    async def _apply(self, session: AsyncSession, item: _Decoded, inbox: Inbox) -> str | None:
+    async def _apply(
+        self, session: AsyncSession, item: _Decoded, inbox: Inbox, *, isolate: bool
+    ) -> str | None:
+        """Run one handler in its span. Isolated: in a savepoint, a rule broken is returned as
+        the reason to dead-letter. Not isolated: a rule broken raises :class:`_Rejected`."""
         record, envelope = item.record, item.envelope
         with self.tracer.start_as_current_span(
             f"process {record.topic}",
@@ -270,12 +310,17 @@ class BatchConsumer:
             },
         ) as span:
             try:
-                async with session.begin_nested():
+                if isolate:
+                    async with session.begin_nested():
+                        await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
+                        await inbox.record(session, (envelope.source, envelope.id))
+                else:
                     await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
-                    await inbox.record(session, (envelope.source, envelope.id))
             except Exception as exc:
                 if is_transient(exc):
                     raise
+                if not isolate:
+                    raise _Rejected from exc
                 log.warning(
                     "%s rejected %s %s: %s",
                     self.routes.name,

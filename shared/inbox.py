@@ -64,6 +64,23 @@ class Inbox:
         )
         return {(source, event_id) for source, event_id in rows}
 
+    async def record_many(self, session: AsyncSession, keys: list[EventKey]) -> None:
+        if not keys:
+            return
+        now = datetime.now(UTC)
+        await session.execute(
+            insert(await self.table_for(session)),
+            [
+                {
+                    "handler": self.handler,
+                    "event_id": event_id,
+                    "source": source,
+                    "processed_at": now,
+                }
+                for source, event_id in keys
+            ],
+        )
+
     async def record(self, session: AsyncSession, key: EventKey) -> None:
         source, event_id = key
         await session.execute(
