@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -23,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.metrics import ServiceMetrics
 from shared.outbox import PendingMessage
 from shared.settings import KafkaSettings
-from shared.telemetry import context_from
+from shared.telemetry import context_from, current_trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -102,18 +103,40 @@ async def ensure_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
         await admin.close()
 
 
+def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
+    """The outbox relay's producer: the plain client, batching (linger) and acks from all
+    in-sync replicas; idempotent where the broker supports it."""
+    return AIOKafkaProducer(
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        **admin_kwargs(settings),  # type: ignore[arg-type]
+    )
+
+
 class KafkaPublisher:
-    """Publishes outbox rows, each inside the trace of the request that wrote it."""
+    """Publishes outbox rows, each inside the trace of the request that wrote it.
+
+    A PRODUCER span per message continues the stored ``traceparent``; the headers sent carry
+    that span's context, so the consumer's span is its child.
+    """
 
     def __init__(
-        self, broker: KafkaBroker, tracer: trace.Tracer, metrics: ServiceMetrics | None = None
+        self,
+        producer: AIOKafkaProducer,
+        tracer: trace.Tracer,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
-        self.broker = broker
+        self.producer = producer
         self.tracer = tracer
         self.metrics = metrics
 
     async def __call__(self, pending: Sequence[PendingMessage]) -> None:
         futures = []
+        now = datetime.now(UTC)
         for item in pending:
             message = item.message
             with self.tracer.start_as_current_span(
@@ -122,19 +145,20 @@ class KafkaPublisher:
                 kind=trace.SpanKind.PRODUCER,
                 attributes={
                     "messaging.system": "kafka",
+                    "messaging.operation.type": "publish",
                     "messaging.destination.name": message.topic,
                     "messaging.message.id": message.event_id,
                     "cloudevents.event_type": message.ce_type,
-                    "outbox.wait_ms": (datetime.now(UTC) - item.created_at).total_seconds() * 1e3,
+                    "outbox.wait_ms": (now - item.created_at).total_seconds() * 1e3,
                 },
             ):
+                headers = {**message.headers, **current_trace_headers()}
                 futures.append(
-                    await self.broker.publish(
-                        message.value,
+                    await self.producer.send(
                         message.topic,
+                        message.value,
                         key=message.key.encode(),
-                        headers=dict(message.headers),
-                        no_confirm=True,
+                        headers=[(name, value.encode()) for name, value in headers.items()],
                     )
                 )
         await asyncio.gather(*futures)

@@ -22,7 +22,7 @@ from shared.errors import Conflict
 from shared.events.topics import Topic, all_topic_names
 from shared.idempotency import Command
 from shared.inbox import Inbox, TableResolver
-from shared.kafka import KafkaPublisher, ensure_topics, make_broker
+from shared.kafka import KafkaPublisher, ensure_topics, make_broker, make_producer
 from shared.metrics import ServiceMetrics
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import ServiceSettings
@@ -63,13 +63,14 @@ class ServiceRuntime:
         self.broker = make_broker(
             settings.kafka, client_id=f"ikm-{self.name}", provider=self.provider
         )
+        self.producer = make_producer(settings.kafka, client_id=f"ikm-{self.name}-relay")
         self.tables = tables
         self.outbox = Outbox(tables.outbox, settings.source) if tables.outbox is not None else None
         self.relay = (
             OutboxRelay(
                 outbox=self.outbox,
                 sessions=self.sessions,
-                publish=KafkaPublisher(self.broker, self.tracer, self.metrics),
+                publish=KafkaPublisher(self.producer, self.tracer, self.metrics),
                 lock_name=f"ikm-{self.name}-outbox",
                 tracer=self.tracer,
                 batch_size=settings.relay_batch_size,
@@ -156,6 +157,7 @@ class ServiceRuntime:
         await ensure_topics(self.settings.kafka, all_topic_names())
         await self.broker.start()
         if self.relay is not None:
+            await self.producer.start()
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
         self._periodic_tasks = [
             asyncio.create_task(self._repeat(*job), name=f"{self.name}-{job[0]}")
@@ -170,6 +172,7 @@ class ServiceRuntime:
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
+            await self.producer.stop()
         await self.broker.stop()
         await self.engine.dispose()
         self.provider.shutdown()

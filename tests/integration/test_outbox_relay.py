@@ -15,10 +15,9 @@ from services.registry.settings import RegistrySettings
 from shared import db
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
-from shared.kafka import KafkaPublisher, make_broker
+from shared.kafka import KafkaPublisher, make_producer
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import KafkaSettings
-from shared.telemetry import tracer_provider
 from tests.support.kafka import wait_for_records
 from tests.support.platform import Databases, service_settings
 
@@ -52,8 +51,7 @@ async def test_two_relays_publish_each_event_once_in_order_per_key(
                 ],
             )
 
-    provider = tracer_provider("registry", settings.telemetry)
-    brokers = [make_broker(kafka, client_id=f"relay-{i}", provider=provider) for i in range(2)]
+    brokers = [make_producer(kafka, client_id=f"relay-{i}") for i in range(2)]
     relays = [
         OutboxRelay(
             outbox=outbox,
