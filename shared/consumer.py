@@ -38,6 +38,7 @@ from shared.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+BatchHandler = Callable[[UnitOfWork, list[tuple[Any, Envelope]]], Awaitable[None]]
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -46,21 +47,32 @@ class EventRoutes:
     """Which handler applies which event type, for one consumer (one inbox name)."""
 
     name: str
-    handlers: dict[str, tuple[type[Event], EventHandler, Upcast | None]] = field(
-        default_factory=dict
-    )
+    handlers: dict[str, _Route] = field(default_factory=dict)
 
     def on(self, *event_types: type[Event]) -> Callable[[EventHandler], EventHandler]:
         """Route ``event_types`` to the handler, and the older versions each can upcast from."""
 
         def register(handler: EventHandler) -> EventHandler:
-            for event_type in event_types:
-                self.handlers[event_type.ce_type()] = (event_type, handler, None)
-                for older, upcast in event_type.upcasts.items():
-                    self.handlers.setdefault(older, (event_type, handler, upcast))
+            self._add(event_types, handler, batched=False)
             return handler
 
         return register
+
+    def on_batch(self, *event_types: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+        """Route ``event_types`` to a handler that takes a run of consecutive events at once
+        (in offset order), for projections that gain from bulk reads and writes."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            self._add(event_types, handler, batched=True)
+            return handler
+
+        return register
+
+    def _add(self, event_types: tuple[type[Event], ...], handler: Any, *, batched: bool) -> None:
+        for event_type in event_types:
+            self.handlers[event_type.ce_type()] = _Route(event_type, handler, None, batched)
+            for older, upcast in event_type.upcasts.items():
+                self.handlers.setdefault(older, _Route(event_type, handler, upcast, batched))
 
 
 def _known_event_name(ce_type: str) -> bool:
@@ -69,6 +81,14 @@ def _known_event_name(ce_type: str) -> bool:
         return False
     name = ce_type.rsplit(".", 1)[0]
     return any(known.rsplit(".", 1)[0] == name for known in EVENTS_BY_CE_TYPE)
+
+
+@dataclass(frozen=True)
+class _Route:
+    event_type: type[Event]
+    handler: Any
+    upcast: Upcast | None
+    batched: bool
 
 
 class _Rejected(Exception):
@@ -87,7 +107,8 @@ class _Decoded:
     record: ConsumerRecord
     envelope: Envelope
     event: Event
-    handler: EventHandler
+    handler: Any
+    batched: bool = False
 
 
 class BatchConsumer:
@@ -228,20 +249,25 @@ class BatchConsumer:
         done = await inbox.already_processed(
             session, ((d.envelope.source, d.envelope.id) for d in decoded)
         )
-        fresh: list[tuple[str, str]] = []
+        fresh: list[_Decoded] = []
         for item in decoded:
             key = (item.envelope.source, item.envelope.id)
             if key in done:
                 outcome.counts.append((item.record, "duplicate", item.envelope.type))
                 continue
             done.add(key)
+            fresh.append(item)
+        applied: list[_Decoded] = []
+        for run in _runs(fresh, together=not isolate):
             started = time.perf_counter()
-            failure = await self._apply(session, item, inbox, isolate=isolate)
+            failure = await self._apply(session, run, inbox, isolate=isolate)
             if failure is not None:
-                outcome.dead.append((item.record, failure))
+                outcome.dead.append((run[0].record, failure))
                 continue
-            if not isolate:
-                fresh.append(key)
+            applied += run
+            share = (time.perf_counter() - started) / len(run)
+            outcome.timings += [(item.envelope.type, share) for item in run]
+        for item in applied:
             outcome.counts.append((item.record, "applied", item.envelope.type))
             log.debug(
                 "applied %s %s",
@@ -249,8 +275,8 @@ class BatchConsumer:
                 item.envelope.id,
                 extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
             )
-            outcome.timings.append((item.envelope.type, time.perf_counter() - started))
-        await inbox.record_many(session, fresh)
+        if not isolate:
+            await inbox.record_many(session, [(i.envelope.source, i.envelope.id) for i in applied])
         return outcome
 
     def _observe(self, outcome: _Outcome, dead_letters: bool) -> None:
@@ -283,17 +309,59 @@ class BatchConsumer:
             if envelope.type in EVENTS_BY_CE_TYPE or _known_event_name(envelope.type):
                 return None  # a known fact this consumer has no interest in
             raise LookupError(f"ce_type: unknown event type {envelope.type!r}")
-        event_type, handler, upcast = route
-        data = upcast(envelope.data) if upcast is not None else envelope.data
-        return _Decoded(record, envelope, event_type.model_validate(data), handler)
+        data = route.upcast(envelope.data) if route.upcast is not None else envelope.data
+        event = route.event_type.model_validate(data)
+        return _Decoded(record, envelope, event, route.handler, route.batched)
 
     async def _apply(
-        self, session: AsyncSession, item: _Decoded, inbox: Inbox, *, isolate: bool
+        self, session: AsyncSession, run: list[_Decoded], inbox: Inbox, *, isolate: bool
     ) -> str | None:
-        """Run one handler in its span. Isolated: in a savepoint, a rule broken is returned as
-        the reason to dead-letter. Not isolated: a rule broken raises :class:`_Rejected`."""
+        """Run one handler call (one event, or a run for a batch handler), each event in its
+        own span continuing its trace. Isolated (one event): in a savepoint, a rule broken is
+        returned as the reason to dead-letter. Not isolated: a rule broken raises _Rejected."""
+        spans = [self._span(item) for item in run]
+        first = run[0]
+        uow = UnitOfWork(session, self.outbox)
+        try:
+            with trace.use_span(spans[0], end_on_exit=False):
+                if isolate:
+                    async with session.begin_nested():
+                        await self._call(uow, run)
+                        await inbox.record(session, (first.envelope.source, first.envelope.id))
+                else:
+                    await self._call(uow, run)
+        except Exception as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+            if is_transient(exc):
+                raise
+            if not isolate:
+                raise _Rejected from exc
+            log.warning(
+                "%s rejected %s %s: %s",
+                self.routes.name,
+                first.envelope.type,
+                first.envelope.id,
+                exc,
+                extra={"event_type": first.envelope.type, "ce_id": first.envelope.id},
+            )
+            return _reason(exc)
+        finally:
+            for span in spans:
+                span.end()
+        return None
+
+    @staticmethod
+    async def _call(uow: UnitOfWork, run: list[_Decoded]) -> None:
+        if run[0].batched:
+            await run[0].handler(uow, [(item.event, item.envelope) for item in run])
+        else:
+            await run[0].handler(uow, run[0].event, run[0].envelope)
+
+    def _span(self, item: _Decoded) -> trace.Span:
         record, envelope = item.record, item.envelope
-        with self.tracer.start_as_current_span(
+        return self.tracer.start_span(
             f"process {record.topic}",
             context=_context(envelope),
             kind=trace.SpanKind.CONSUMER,
@@ -308,31 +376,25 @@ class BatchConsumer:
                 "cloudevents.event_type": envelope.type,
                 "cloudevents.event_subject": envelope.subject or "",
             },
-        ) as span:
-            try:
-                if isolate:
-                    async with session.begin_nested():
-                        await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
-                        await inbox.record(session, (envelope.source, envelope.id))
-                else:
-                    await item.handler(UnitOfWork(session, self.outbox), item.event, envelope)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                if not isolate:
-                    raise _Rejected from exc
-                log.warning(
-                    "%s rejected %s %s: %s",
-                    self.routes.name,
-                    envelope.type,
-                    envelope.id,
-                    exc,
-                    extra={"event_type": envelope.type, "ce_id": envelope.id},
-                )
-                span.record_exception(exc)
-                span.set_status(trace.StatusCode.ERROR, str(exc))
-                return _reason(exc)
-        return None
+        )
+
+
+def _runs(items: list[_Decoded], *, together: bool) -> list[list[_Decoded]]:
+    """Consecutive events for the same batch handler form one run; the rest run alone."""
+    runs: list[list[_Decoded]] = []
+    for item in items:
+        previous = runs[-1][0] if runs else None
+        if (
+            together
+            and item.batched
+            and previous is not None
+            and previous.batched
+            and previous.handler is item.handler
+        ):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 async def _undecoded(msg: KafkaMessage) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting import domain
@@ -18,14 +18,20 @@ from shared.events import registry as registry_events
 from shared.events.programs import BudgetLineFacts, EnrollmentFacts
 
 
-async def record_position(session: AsyncSession, models: ReadModels, envelope: Envelope) -> None:
-    if (
-        envelope.topic is not None
-        and envelope.partition is not None
-        and envelope.offset is not None
-    ):
+async def record_positions(
+    session: AsyncSession, models: ReadModels, envelopes: list[Envelope]
+) -> None:
+    """Freshness: the next offset and latest event time per partition, once per batch."""
+    latest: dict[tuple[str, int], Envelope] = {}
+    for envelope in envelopes:
+        if envelope.topic is None or envelope.partition is None or envelope.offset is None:
+            continue
+        key = (envelope.topic, envelope.partition)
+        if key not in latest or (latest[key].offset or 0) < envelope.offset:
+            latest[key] = envelope
+    for (topic, partition), envelope in latest.items():
         await store.advance_position(
-            session, models, envelope.topic, envelope.partition, envelope.offset + 1, envelope.time
+            session, models, topic, partition, (envelope.offset or 0) + 1, envelope.time
         )
 
 
@@ -58,36 +64,75 @@ def _facts_from_profile(profile: registry_events.EnterpriseProfile) -> domain.En
     )
 
 
-async def apply_enterprise(
-    session: AsyncSession,
-    models: ReadModels,
-    nib: str,
-    version: int,
-    change: domain.EnterpriseFacts | dict[str, str] | None,
-) -> None:
-    """Move one enterprise to its state at ``version``; an older version changes nothing."""
-    existing = await store.row(session, models.enterprises, nib=nib)
-    if existing is not None and existing.version >= version:
-        return
-    before = _facts_of(existing) if existing is not None else None
-    if isinstance(change, domain.EnterpriseFacts):
-        after: domain.EnterpriseFacts | None = change
-    elif before is not None and change:
-        after = domain.EnterpriseFacts(**{**vars(before), **change})
-    else:
-        after = before
-    if after is None:
-        return  # a certificate event for an enterprise reporting has not seen registered
-    for dimensions, amounts in domain.totals_delta(before, after):
-        keys = dict(
-            zip(
-                ("province_code", "regency_code", "kbli_division", "size_class"),
-                dimensions,
-                strict=True,
-            )
+ENTERPRISE_COLUMNS = ("province_code", "regency_code", "kbli_division", "size_class")
+
+
+class EnterpriseProjection:
+    """Enterprise facts and totals for a run of events, read and written in bulk.
+
+    The national register arrives as millions of EnterpriseRegistered: one query loads the
+    run's enterprises, the run is applied in memory in offset order (older versions ignored),
+    and one statement each writes the facts and the totals' deltas.
+    """
+
+    def __init__(self, session: AsyncSession, models: ReadModels) -> None:
+        self.session = session
+        self.models = models
+        self.known: dict[str, tuple[domain.EnterpriseFacts | None, int]] = {}
+        self.changed: set[str] = set()
+        self.deltas: dict[tuple[str, str, str, str], dict[str, int]] = {}
+
+    async def load(self, nibs: set[str]) -> None:
+        table = self.models.enterprises
+        missing = sorted(nibs - self.known.keys())
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
+            rows = await self.session.execute(select(table).where(table.c.nib.in_(chunk)))
+            found = {row.nib: row for row in rows}
+            for nib in chunk:
+                row = found.get(nib)
+                self.known[nib] = (_facts_of(row), row.version) if row is not None else (None, 0)
+
+    async def apply(
+        self, nib: str, version: int, change: domain.EnterpriseFacts | dict[str, str] | None
+    ) -> None:
+        await self.load({nib})
+        before, known_version = self.known[nib]
+        if known_version >= version:
+            return
+        if isinstance(change, domain.EnterpriseFacts):
+            after: domain.EnterpriseFacts | None = change
+        elif before is not None and change:
+            after = domain.EnterpriseFacts(**{**vars(before), **change})
+        else:
+            after = before
+        if after is None:
+            return  # a certificate event for an enterprise reporting has not seen registered
+        for dimensions, amounts in domain.totals_delta(before, after):
+            total = self.deltas.setdefault(dimensions, dict.fromkeys(amounts, 0))
+            for name, amount in amounts.items():
+                total[name] += amount
+        self.known[nib] = (after, version)
+        self.changed.add(nib)
+
+    async def flush(self) -> None:
+        rows = []
+        for nib in sorted(self.changed):
+            facts, version = self.known[nib]
+            rows.append({"nib": nib, **vars(facts), "version": version})
+        await store.put_many(self.session, self.models.enterprises, ["nib"], rows)
+        await store.add_to_many(
+            self.session,
+            self.models.enterprise_totals,
+            list(ENTERPRISE_COLUMNS),
+            [
+                {**dict(zip(ENTERPRISE_COLUMNS, dims, strict=True)), **amounts}
+                for dims, amounts in sorted(self.deltas.items())
+                if any(amounts.values())
+            ],
         )
-        await store.add_to(session, models.enterprise_totals, keys, amounts)
-    await store.put(session, models.enterprises, {"nib": nib}, {**vars(after), "version": version})
+        self.changed.clear()
+        self.deltas.clear()
 
 
 async def set_certificate_status(
@@ -129,21 +174,20 @@ async def set_certificate_status(
 
 
 async def on_registry_event(
-    session: AsyncSession, models: ReadModels, event: registry_events.Event
+    session: AsyncSession,
+    models: ReadModels,
+    event: registry_events.Event,
+    enterprises: EnterpriseProjection,
 ) -> None:
     e = registry_events
     if isinstance(event, e.EnterpriseRegistered | e.EnterpriseUpdated):
-        await apply_enterprise(
-            session, models, event.nib, event.version, _facts_from_profile(event.profile)
-        )
+        await enterprises.apply(event.nib, event.version, _facts_from_profile(event.profile))
     elif isinstance(event, e.EnterpriseReclassified):
-        await apply_enterprise(
-            session, models, event.nib, event.version, {"size_class": event.size_class.value}
-        )
+        await enterprises.apply(event.nib, event.version, {"size_class": event.size_class.value})
     elif isinstance(event, e.EnterpriseClosed):
-        await apply_enterprise(session, models, event.nib, event.version, {"status": "closed"})
+        await enterprises.apply(event.nib, event.version, {"status": "closed"})
     elif isinstance(event, e.EnterpriseCertified | e.CertificateRenewed):
-        await apply_enterprise(session, models, event.nib, event.version, None)
+        await enterprises.apply(event.nib, event.version, None)
         await set_certificate_status(
             session,
             models,
@@ -154,7 +198,7 @@ async def on_registry_event(
             status="active",
         )
     elif isinstance(event, e.CertificateExpired | e.CertificateRevoked):
-        await apply_enterprise(session, models, event.nib, event.version, None)
+        await enterprises.apply(event.nib, event.version, None)
         await set_certificate_status(
             session,
             models,
