@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, text
+from sqlalchemy import DateTime, Dialect, MetaData, Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -105,3 +106,41 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def _dialect_insert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def upsert_many(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], keys: list[str]
+) -> None:
+    """Insert ``rows`` or replace the rows with the same ``keys``, in one statement."""
+    if not rows:
+        return
+    statement = _dialect_insert(session, table)
+    columns = [name for name in rows[0] if name not in keys]
+    statement = (
+        statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+        )
+        if columns
+        else statement.on_conflict_do_nothing(index_elements=keys)
+    )
+    await session.execute(statement, rows)
+
+
+async def add_many(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], keys: list[str]
+) -> None:
+    """Add each row's amounts to the row with the same ``keys`` (created if missing)."""
+    if not rows:
+        return
+    statement = _dialect_insert(session, table)
+    amounts = [name for name in rows[0] if name not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + statement.excluded[name] for name in amounts},
+    )
+    await session.execute(statement, rows)

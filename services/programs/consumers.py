@@ -20,11 +20,13 @@ from shared.unit_of_work import UnitOfWork
 routes = EventRoutes("programs.enterprise-replica")
 
 
-@routes.on(EnterpriseRegistered, EnterpriseUpdated)
-async def profile_changed(
-    uow: UnitOfWork, event: EnterpriseRegistered | EnterpriseUpdated, envelope: Envelope
+@routes.on_batch(EnterpriseRegistered, EnterpriseUpdated)
+async def profiles_changed(
+    uow: UnitOfWork, events: list[tuple[EnterpriseRegistered | EnterpriseUpdated, Envelope]]
 ) -> None:
-    await handlers.profile_changed(uow, nib=event.nib, version=event.version, profile=event.profile)
+    await handlers.profiles_changed(
+        uow, [(event.nib, event.version, event.profile) for event, _ in events]
+    )
 
 
 @routes.on(EnterpriseReclassified)

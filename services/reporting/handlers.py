@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.reporting import domain
 from services.reporting.adapters import read_models as store
 from services.reporting.adapters.tables import ReadModels
+from shared import db
 from shared.envelope import Envelope
 from shared.events import partnerships as partnership_events
 from shared.events import programs as program_events
@@ -120,16 +121,16 @@ class EnterpriseProjection:
         for nib in sorted(self.changed):
             facts, version = self.known[nib]
             rows.append({"nib": nib, **vars(facts), "version": version})
-        await store.put_many(self.session, self.models.enterprises, ["nib"], rows)
-        await store.add_to_many(
+        await db.upsert_many(self.session, self.models.enterprises, rows, ["nib"])
+        await db.add_many(
             self.session,
             self.models.enterprise_totals,
-            list(ENTERPRISE_COLUMNS),
             [
                 {**dict(zip(ENTERPRISE_COLUMNS, dims, strict=True)), **amounts}
                 for dims, amounts in sorted(self.deltas.items())
                 if any(amounts.values())
             ],
+            list(ENTERPRISE_COLUMNS),
         )
         self.changed.clear()
         self.deltas.clear()

@@ -31,6 +31,7 @@ from services.programs.domain.budget_lines import BudgetLine, LineStatus
 from services.programs.domain.enrollments import OPEN, Enrollment, EnrollmentStatus
 from services.programs.domain.programs import Program, ProgramStatus
 from services.programs.domain.replica import EnterpriseReplica, ReplicaCertificate
+from shared import db
 from shared.errors import Conflict
 from shared.events.programs import Benefit, CertificateOutcome, EligibilityRules
 from shared.events.vocabulary import (
@@ -355,6 +356,30 @@ class ReplicaRepository:
             _locked(select(EnterpriseReplicaRow).where(EnterpriseReplicaRow.nib == nib), lock)
         )
         return _enterprise(row) if row else None
+
+    async def enterprises(self, nibs: Iterable[str]) -> dict[str, EnterpriseReplica]:
+        """Many at once (a run of registry events); rows locked like ``enterprise(lock=True)``."""
+        found: dict[str, EnterpriseReplica] = {}
+        wanted = sorted(set(nibs))
+        for start in range(0, len(wanted), 1000):
+            rows = await self.session.scalars(
+                _locked(
+                    select(EnterpriseReplicaRow).where(
+                        EnterpriseReplicaRow.nib.in_(wanted[start : start + 1000])  # type: ignore[attr-defined]
+                    ),
+                    lock=True,
+                )
+            )
+            found.update({row.nib: _enterprise(row) for row in rows})
+        return found
+
+    async def put_enterprises(self, replicas: Sequence[EnterpriseReplica]) -> None:
+        await db.upsert_many(
+            self.session,
+            EnterpriseReplicaRow.__table__,  # type: ignore[arg-type]
+            [_column_values(r) for r in replicas],
+            ["nib"],
+        )
 
     async def put_enterprise(self, replica: EnterpriseReplica) -> None:
         await self.session.merge(EnterpriseReplicaRow(**_column_values(replica)))

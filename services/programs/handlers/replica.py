@@ -37,14 +37,19 @@ async def _update_enterprise(
         await replicas.put_enterprise(changed)
 
 
-async def profile_changed(
-    uow: UnitOfWork, *, nib: str, version: int, profile: EnterpriseProfile
+async def profiles_changed(
+    uow: UnitOfWork, changes: list[tuple[str, int, EnterpriseProfile]]
 ) -> None:
-    await _update_enterprise(
-        uow,
-        nib,
-        lambda current: replica.apply_profile(current, nib=nib, version=version, profile=profile),
-    )
+    """A run of registrations and updates (the national register's import), in bulk."""
+    replicas = ReplicaRepository(uow.session)
+    known = await replicas.enterprises(nib for nib, _, _ in changes)
+    changed: dict[str, EnterpriseReplica] = {}
+    for nib, version, profile in changes:
+        current = known.get(nib)
+        updated = replica.apply_profile(current, nib=nib, version=version, profile=profile)
+        if updated != current:
+            known[nib] = changed[nib] = updated
+    await replicas.put_enterprises(list(changed.values()))
 
 
 async def reclassified(uow: UnitOfWork, *, nib: str, version: int, size_class: SizeClass) -> None:

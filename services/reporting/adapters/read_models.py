@@ -77,35 +77,6 @@ async def add_to(
     await session.execute(statement)
 
 
-async def add_to_many(
-    session: AsyncSession, table: Table, keys: list[str], rows: list[dict[str, Any]]
-) -> None:
-    """``add_to`` for many rows in one statement (same key and amount columns in every row)."""
-    if not rows:
-        return
-    statement = _insert(session, table)
-    amounts = [name for name in rows[0] if name not in keys]
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: table.c[name] + statement.excluded[name] for name in amounts},
-    )
-    await session.execute(statement, rows)
-
-
-async def put_many(
-    session: AsyncSession, table: Table, keys: list[str], rows: list[dict[str, Any]]
-) -> None:
-    """Insert or replace many rows in one statement."""
-    if not rows:
-        return
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: statement.excluded[name] for name in rows[0] if name not in keys},
-    )
-    await session.execute(statement, rows)
-
-
 async def put(
     session: AsyncSession, table: Table, keys: Mapping[str, Any], values: Mapping[str, Any]
 ) -> None:
