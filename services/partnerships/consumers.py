@@ -38,11 +38,13 @@ def _at(envelope: Envelope) -> datetime:
     return envelope.time or datetime.now(UTC)
 
 
-@routes.on(EnterpriseRegistered, EnterpriseUpdated)
-async def enterprise_profile(
-    uow: UnitOfWork, event: EnterpriseRegistered | EnterpriseUpdated, envelope: Envelope
+@routes.on_batch(EnterpriseRegistered, EnterpriseUpdated)
+async def enterprise_profiles(
+    uow: UnitOfWork, events: list[tuple[EnterpriseRegistered | EnterpriseUpdated, Envelope]]
 ) -> None:
-    await handlers.replicate_enterprise(uow, event.nib, event.version, profile=event.profile)
+    await handlers.replicate_profiles(
+        uow, [(event.nib, event.version, event.profile) for event, _ in events]
+    )
 
 
 @routes.on(EnterpriseClosed)

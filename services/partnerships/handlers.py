@@ -207,6 +207,28 @@ async def reassess(uow: UnitOfWork, nib: str, at: datetime) -> None:
 # --- The replica ------------------------------------------------------------------------------
 
 
+async def replicate_profiles(
+    uow: UnitOfWork, changes: list[tuple[str, int, EnterpriseProfile]]
+) -> None:
+    """A run of registrations and profile updates (a register import), in bulk. Profiles
+    change no readiness: that depends on certificates and enrollments only."""
+    replica = ReplicaRepository(uow.session)
+    known = await replica.enterprises((nib for nib, _, _ in changes), lock=True)
+    changed: dict[str, domain.Enterprise] = {}
+    for nib, version, profile in changes:
+        updated = domain.replicate(
+            known.get(nib),
+            nib=nib,
+            version=version,
+            name=profile.name,
+            province_code=profile.province_code,
+            status=profile.status,
+        )
+        if updated is not None:
+            known[nib] = changed[nib] = updated
+    await replica.save_enterprises(changed.values())
+
+
 async def replicate_enterprise(
     uow: UnitOfWork,
     nib: str,

@@ -15,6 +15,7 @@ from services.partnerships.adapters.tables import (
     SuspendedEnrollmentRow,
 )
 from services.partnerships.domain import Enterprise, Holding, Suspension
+from shared import db
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus
 
 
@@ -43,6 +44,23 @@ class ReplicaRepository:
         if lock:
             query = query.with_for_update()
         return {row.nib: _enterprise(row) for row in await self.session.scalars(query)}
+
+    async def save_enterprises(self, enterprises: Iterable[Enterprise]) -> None:
+        await db.upsert_many(
+            self.session,
+            EnterpriseReplicaRow.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "nib": e.nib,
+                    "name": e.name,
+                    "province_code": e.province_code,
+                    "status": e.status.value,
+                    "version": e.version,
+                }
+                for e in enterprises
+            ],
+            ["nib"],
+        )
 
     async def save_enterprise(self, enterprise: Enterprise) -> None:
         await self.session.merge(
