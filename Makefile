@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 ## run: install, migrate, start the embedded broker and all four services
 run: install
-	$(BIN)/ikm up
+	$(BIN)/ikm up --demo
 
 ## test: lint, architecture rules and the whole suite on the real broker (and PostgreSQL if reachable)
 test: install lint

@@ -22,7 +22,7 @@ from shared import contracts, dlq, migrations
 from shared.auth import ROLES, AuthSettings, issue_token
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
-from shared.kafka import count_dead_letters, ensure_topics
+from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings, PlatformSettings
 
 app = typer.Typer(help="IKM Platform: run and operate the services.", no_args_is_help=True)
@@ -242,7 +242,10 @@ def status(
                 f"{age:.1f} s" if age is not None else "—",
             )
     console.print(table)
-    dead = asyncio.run(count_dead_letters(KafkaSettings()))
+    letters = asyncio.run(dlq.read_dead_letters(KafkaSettings(), dlq.dead_letter_topics()))
+    dead = {
+        topic: sum(1 for d in letters if d.topic == topic) for topic in dlq.dead_letter_topics()
+    }
     letters = Table(title="Dead letters")
     letters.add_column("topic")
     letters.add_column("messages")

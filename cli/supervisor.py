@@ -102,6 +102,11 @@ class Supervisor:
         files = []
         for entry in SERVICES:
             settings = entry.settings()
+            if port_taken(settings.host, settings.resolved_port):
+                raise StartupError(
+                    f"--reset: {entry.name}'s port {settings.resolved_port} is in use; is "
+                    "`ikm up` already running? Stop it (Ctrl-C) before starting fresh"
+                )
             if settings.database_url:
                 raise StartupError(
                     f"--reset only wipes the embedded SQLite files in {self.data_dir}; "
@@ -143,9 +148,10 @@ class Supervisor:
 
         try:
             return asyncio.run(load())
-        except DemoError as exc:
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, DemoError) else f"unexpected {exc!r}"
             self.console.print(
-                f"[red]✗ the demo stopped: {exc}[/]\nThe services keep running. Running "
+                f"[red]✗ the demo stopped: {reason}[/]\nThe services keep running. Running "
                 "`ikm demo` again continues where it stopped; the services' logs are in "
                 f"{self.log_dir}."
             )
@@ -226,10 +232,10 @@ class Supervisor:
                     raise StartupError("interrupted")
                 if time.monotonic() > deadline:
                     names = ", ".join(c.entry.name for c in pending)
-                    raise StartupError(
-                        f"not ready after {READY_TIMEOUT_S:.0f}s: {names}; "
-                        f"see {self.log_dir}/<service>.log"
+                    logs = "".join(
+                        f"\n{c.entry.name} log ({c.log_path}):\n{tail(c.log_path)}" for c in pending
                     )
+                    raise StartupError(f"not ready after {READY_TIMEOUT_S:.0f}s: {names}{logs}")
                 time.sleep(0.2)
 
     def _print_urls(self) -> None:

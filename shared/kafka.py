@@ -203,35 +203,3 @@ async def publish_dead_letters(
             )
         )
     await asyncio.gather(*futures)
-
-
-async def count_dead_letters(settings: KafkaSettings) -> dict[str, int]:
-    """Messages on each dead-letter topic, counted by reading it (end offsets may lie)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from shared.events.topics import ALL_TOPICS
-
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **admin_kwargs(settings))  # type: ignore[arg-type]
-    await consumer.start()
-    try:
-        counts: dict[str, int] = {}
-        for topic in ALL_TOPICS:
-            partitions = [
-                TopicPartition(topic.dead_letter, p)
-                for p in sorted(consumer.partitions_for_topic(topic.dead_letter) or ())
-            ]
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = [
-                    TopicPartition(topic.dead_letter, p)
-                    for p in sorted(consumer.partitions_for_topic(topic.dead_letter) or ())
-                ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            total = 0
-            while batch := await consumer.getmany(timeout_ms=300, max_records=10_000):
-                total += sum(len(records) for records in batch.values())
-            counts[topic.dead_letter] = total
-        return counts
-    finally:
-        await consumer.stop()

@@ -16,15 +16,20 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
 
-from cli.demo.plan import Agreement, Enrollment, Line, Plan, build, load_scenario
+from cli.demo.plan import Agreement, Enrollment, Line, Plan, Refocus, build, load_scenario
 
+T = TypeVar("T")
 WAIT_TIMEOUT_S = 90.0
 SERVICES = ("registry", "programs", "partnerships", "reporting")
+# Budget lines worked on at once. One: programs serialises its writes (SQLite by default), so
+# more requests at a time only queue there, and one at a time keeps the events in story order.
+PARALLEL_LINES = 1
+UNITS = {"ikm": "IKM", "agreements": "agreements", "partner_firms": "partner firms"}
 STAGE_ORDER = ("requested", "eligible", "approved", "in_assistance", "completed")
 
 
@@ -120,6 +125,10 @@ class Api:
         return result
 
 
+def _idr(amount: int) -> str:
+    return f"Rp{amount:,}".replace(",", ".")
+
+
 def json_dumps(body: Any) -> str:
     text = json.dumps(body, default=str, ensure_ascii=False)
     return text if len(text) < 600 else text[:600] + "…"
@@ -137,14 +146,17 @@ async def eventually(
         delay = min(delay * 1.5, 0.5)
 
 
-async def gather_limited(jobs: Iterable[Awaitable[None]], limit: int = 16) -> None:
+async def gather_limited(
+    job: Callable[[T], Awaitable[None]], items: Iterable[T], limit: int = 16
+) -> None:
+    """``job(item)`` for every item, at most ``limit`` at a time."""
     semaphore = asyncio.Semaphore(limit)
 
-    async def run(job: Awaitable[None]) -> None:
+    async def run(item: T) -> None:
         async with semaphore:
-            await job
+            await job(item)
 
-    await asyncio.gather(*(run(j) for j in jobs))
+    await asyncio.gather(*(run(item) for item in items))
 
 
 class Demo:
@@ -161,9 +173,12 @@ class Demo:
         self.report = DemoReport(seed=plan.seed)
         self.lines: dict[str, dict[str, Any]] = {}  # scenario key → budget line as the API has it
         self.sentra_id: str | None = None
+        self._said = time.monotonic()
 
     def say(self, story: str, text: str) -> None:
-        self.console.print(f"  [bold]{story}[/] {text}")
+        now = time.monotonic()
+        self.console.print(f"  [bold]{story}[/] {text} [dim]({now - self._said:.1f} s)[/]")
+        self._said = now
 
     # --- the whole story -----------------------------------------------------------------------
 
@@ -324,12 +339,14 @@ class Demo:
             }
             response = await self.programs.post("/programs", body, expect=(201, 409))
             programs.add(response.status_code == 201)
+        self.say("S0–S3", f"{len(self.plan.scenario['programs'])} programs: {programs}")
         lines = self.report.tally("budget lines")
         existing = {
             (ln["program_code"], ln["fiscal_year"], ln["mechanism"], ln["province_code"]): ln
             for ln in (await self.programs.get("/budget-lines")).json()
         }
-        for line in self.plan.lines:
+
+        async def allocate(line: Line) -> None:
             found = existing.get((line.program, line.fiscal_year, line.mechanism, line.province))
             lines.add(found is None)
             if found is None:
@@ -343,16 +360,18 @@ class Demo:
                 }
                 found = (await self.programs.post("/budget-lines", body)).json()
             self.lines[line.key] = found
-        self.say("S0–S3", f"{len(self.plan.scenario['programs'])} programs: {programs}")
+
+        await gather_limited(allocate, self.plan.lines, PARALLEL_LINES)
         self.say("S0–S3", f"{len(self.plan.lines)} budget lines: {lines}")
 
     async def refocusing(self) -> None:
         tally = self.report.tally("refocusing")
-        for move in self.plan.refocusing:
+
+        async def refocus(move: Refocus) -> None:
             source = self.lines[move.source]
             if source["pagu_idr"] < source["allocated_idr"]:  # moved already
                 tally.add(False)
-                continue
+                return
             body = {
                 "target_budget_line_id": self.lines[move.target]["id"],
                 "amount_idr": move.amount_idr,
@@ -362,11 +381,13 @@ class Demo:
             answer = (await self.programs.post(path, body)).json()
             self.lines[move.source], self.lines[move.target] = answer["source"], answer["target"]
             tally.add(True)
+
+        await gather_limited(refocus, self.plan.refocusing, PARALLEL_LINES)
         moved = sum(m.amount_idr for m in self.plan.refocusing)
         self.say(
             "S2",
             f"2020 dekonsentrasi refocused for Covid-19 in {len(self.plan.refocusing)} provinces, "
-            f"Rp{moved:,} moved: {tally}".replace(",", "."),
+            f"{_idr(moved)} moved: {tally}",
         )
 
     # --- enrollments -----------------------------------------------------------------------
@@ -385,24 +406,39 @@ class Demo:
                 what += f" (with its {scheme} certificate)"
             await eventually(arrived, what)
 
-        await gather_limited(one(nib) for nib in dict.fromkeys(nibs))
+        # a few at a time: they wait for the same consumer, and polling must not slow it down
+        await gather_limited(one, dict.fromkeys(nibs), limit=4)
 
     async def enrollments(self) -> None:
+        """Each line's enrollments in order (a line is changed by one request at a time, so its
+        version never conflicts), line after line as the scenario lists them."""
         tally = self.report.tally("enrollments")
-        await self.wait_for_replica(e.nib for e in self.plan.enrollments)
-        on_line: dict[str, dict[str, dict[str, Any]]] = {}
-        programs = {p["code"]: p for p in self.plan.scenario["programs"]}
+        per_line: dict[str, list[Enrollment]] = {}
         for enrollment in self.plan.enrollments:
-            line = self.lines[enrollment.line]
-            if line["id"] not in on_line:
-                on_line[line["id"]] = await self._enrollments_on(line["id"])
-            existing = on_line[line["id"]].get(enrollment.nib)
-            required = programs[line["program_code"]].get("eligibility", {})
-            for scheme in required.get("required_certificates", []):
-                if existing is None:
-                    await self.wait_for_replica([enrollment.nib], scheme)
-            await self._advance(enrollment, line, existing)
-            tally.add(existing is None)
+            per_line.setdefault(enrollment.line, []).append(enrollment)
+        existing: dict[str, dict[str, dict[str, Any]]] = {}
+
+        async def load(key: str) -> None:
+            existing[key] = await self._enrollments_on(self.lines[key]["id"])
+
+        await gather_limited(load, per_line)
+        await self.wait_for_replica(
+            e.nib for e in self.plan.enrollments if e.nib not in existing[e.line]
+        )
+        programs = {p["code"]: p for p in self.plan.scenario["programs"]}
+
+        async def enroll(key: str) -> None:
+            line = self.lines[key]
+            rules = programs[line["program_code"]].get("eligibility", {})
+            for enrollment in per_line[key]:
+                current = existing[key].get(enrollment.nib)
+                if current is None:  # e.g. ISO 14001 builds on the ISO 9001 obtained before
+                    for scheme in rules.get("required_certificates", []):
+                        await self.wait_for_replica([enrollment.nib], scheme)
+                await self._advance(enrollment, line, current)
+                tally.add(current is None)
+
+        await gather_limited(enroll, per_line, limit=PARALLEL_LINES)
         by_status = Counter(e.until for e in self.plan.enrollments)
         self.say(
             "S0–S3",
@@ -482,19 +518,23 @@ class Demo:
 
     async def closings(self) -> None:
         lines = self.report.tally("closed budget lines")
-        for line in self.plan.lines:
-            if not line.close:
-                continue
-            current = await self._line(line)
-            if current["status"] == "closed":
-                lines.add(False)
-                continue
-            self.lines[line.key] = (
-                await self.programs.post(
-                    f"/budget-lines/{current['id']}/close", {"reason": line.close}
-                )
-            ).json()
-            lines.add(True)
+
+        async def close(line: Line) -> None:
+            known = self.lines[line.key]  # as listed at the start, or as this run left it
+            if known["status"] != "closed":
+                path = f"/budget-lines/{known['id']}/close"
+                answer = await self.programs.post(path, {"reason": line.close}, expect=(200, 409))
+                if answer.status_code == 200:
+                    self.lines[line.key] = answer.json()
+                    lines.add(True)
+                    return
+                if (await self._line(line))["status"] != "closed":
+                    raise DemoError(f"programs: POST {path} → 409: {answer.text}")
+            lines.add(False)
+
+        await gather_limited(close, [ln for ln in self.plan.lines if ln.close], PARALLEL_LINES)
+        closed = lines.created + lines.present
+        self.say("S0–S3", f"{closed} budget lines closed at the end of their fiscal year: {lines}")
         programs = self.report.tally("closed programs")
         for spec in self.plan.scenario["programs"]:
             close = spec.get("close")
@@ -508,7 +548,6 @@ class Demo:
             await self.programs.post(f"/programs/{spec['code']}/close", body)
             programs.add(True)
         self.say("S0", f"ISO 9001 assistance stopped (program closed 29 Apr 2025): {programs}")
-        self.say("S0–S3", f"fiscal years closed on {lines.created + lines.present} lines: {lines}")
 
     # --- partnerships (S4) ---------------------------------------------------------------------
 
@@ -526,7 +565,7 @@ class Demo:
 
             await eventually(arrived, f"registry events about {nib} to reach partnerships")
 
-        await gather_limited(one(nib) for nib in dict.fromkeys(nibs))
+        await gather_limited(one, dict.fromkeys(nibs))
 
     async def link_and_match(self) -> None:
         partners = self.report.tally("partners")
@@ -546,13 +585,17 @@ class Demo:
             partners.add(True)
         self.say("S4", f"{len(self.plan.partners)} large-industry partners: {partners}")
 
-        requirements = {p.nib: p.required_certificates for p in self.plan.partners}
-        for agreement in self.plan.agreements:
-            await self.wait_for_partnerships(
-                agreement.ikm_nibs, requirements[agreement.partner_nib]
-            )
         tally = self.report.tally("agreements")
         existing = await self._partnerships()
+        requirements = {p.nib: p.required_certificates for p in self.plan.partners}
+        to_sign: dict[tuple[str, ...], list[str]] = {}
+        for agreement in self.plan.agreements:
+            found = existing.get((agreement.partner_nib, tuple(agreement.ikm_nibs)))
+            if found is None or found["stage"] == "proposed":
+                schemes = tuple(requirements[agreement.partner_nib])
+                to_sign.setdefault(schemes, []).extend(agreement.ikm_nibs)
+        for schemes, nibs in to_sign.items():  # signing checks them: wait for the certificates
+            await self.wait_for_partnerships(nibs, schemes)
         for agreement in self.plan.agreements:
             found = existing.get((agreement.partner_nib, tuple(agreement.ikm_nibs)))
             await self._agreement(agreement, found)
@@ -581,7 +624,8 @@ class Demo:
             targets.add(not set_already)
             self.say(
                 "S4",
-                f"target {target['fiscal_year']}: {target['target']} {target['unit']}: {targets}",
+                f"target {target['fiscal_year']}: {target['target']} {UNITS[target['unit']]}: "
+                f"{targets}",
             )
 
     async def _partnerships(self) -> dict[tuple[str, tuple[str, ...]], dict[str, Any]]:
@@ -710,18 +754,13 @@ def print_summary(report: DemoReport, console: Console) -> None:
     s = report.summary
     if not s:
         return
-    rp = "Rp{:,}".format
-
-    def idr(value: int) -> str:
-        return rp(value).replace(",", ".")
-
     register = s["register"]
     units = s["reference"].get("ikm_units_2022")
     line = f"register: {register['enterprises']} IKM, {register['workforce']} workers"
     if units:
         line += (
             f" — beside the 2022 national figure of {units['value']:,.0f} {units['unit']} "
-            f"({units['register_pct']}% of it registered)"
+            f"({units['registered_pct']}% of it registered)"
         )
     console.print(f"  [bold]S1[/] {line}")
     certificates = ", ".join(f"{n} {scheme}" for scheme, n in sorted(s["certificates"].items()))
@@ -735,23 +774,30 @@ def print_summary(report: DemoReport, console: Console) -> None:
     r = s["refocusing_2020"]
     console.print(
         f"  [bold]S2[/] 2020 dekonsentrasi: {r['lines']} lines in {r['provinces']} provinces, "
-        f"pagu {idr(r['pagu_idr'])} (allocated {idr(r['allocated_idr'])}), "
-        f"{idr(r['refocused_idr'])} refocused for Covid-19"
+        f"pagu {_idr(r['pagu_idr'])} (allocated {_idr(r['allocated_idr'])}), "
+        f"{_idr(r['refocused_idr'])} refocused for Covid-19"
     )
     sentra = s["sentra"]
     console.print(
         f"  [bold]S3[/] {sentra['name']}: {sentra['members']} members, "
         f"{len(sentra['outcomes'])} outcome periods (before/after)"
     )
+    signed = {
+        row["fiscal_year"]: row["achieved"]
+        for row in s["link_and_match"]
+        if row["unit"] == "agreements" and row["achieved"]
+    }
+    if signed:
+        console.print(
+            f"  [bold]S4[/] Link and Match: {sum(signed.values())} agreements signed ("
+            + ", ".join(f"{n} in {year}" for year, n in sorted(signed.items()))
+            + ")"
+        )
     for row in s["link_and_match"]:
-        if row["target"] is not None or row["unit"] == "agreements":
+        if row["target"] is not None:
             console.print(
-                f"  [bold]S4[/] {row['fiscal_year']}: {row['achieved']} {row['unit']}"
-                + (
-                    f" of a target of {row['target']} ({row['attainment_pct']}%)"
-                    if row["target"] is not None
-                    else ""
-                )
+                f"  [bold]S4[/] {row['fiscal_year']} target: {row['target']} {UNITS[row['unit']]}, "
+                f"{row['achieved']} signed so far ({row['attainment_pct']}%)"
             )
 
 

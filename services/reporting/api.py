@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+import math
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.reporting import domain
 from services.reporting.adapters import queries
 from services.reporting.adapters import read_models as store
-from services.reporting.adapters.tables import ReadModels
+from services.reporting.adapters.tables import ReadModels, reference_figures
 from shared import db
 from shared.events.vocabulary import CountingUnit
 from shared.http import runtime_of
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
+references = APIRouter(prefix="/reference-figures", tags=["reference figures"])
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 GROUPS = {
@@ -86,7 +88,100 @@ def _answer(kpi: Kpi, fmt: str) -> Kpi | Response:
     return Response(out.getvalue(), media_type="text/csv")
 
 
-@router.get("/enterprises", response_model=Kpi)
+Measure = Literal["enterprises", "workforce", "investment_idr", "annual_sales_idr"]
+
+
+class ReferenceFigureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: float = Field(examples=[4_400_000])
+    unit: str = Field(min_length=1, max_length=60, examples=["IKM units"])
+    year: int | None = Field(default=None, ge=1900, le=2100, examples=[2022])
+    source: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Where the figure comes from (publication, date, quote)",
+        examples=["Menperin, rilis 30 May 2023: 4,4 juta unit usaha IKM sepanjang 2022"],
+    )
+    measure: Measure | None = Field(
+        default=None,
+        description="The register total this figure is the national counterpart of: "
+        "/kpis/enterprises then shows the register's total beside it and its coverage",
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+class ReferenceFigure(ReferenceFigureIn):
+    key: str
+    updated_at: datetime
+
+
+class ReferenceComparison(ReferenceFigure):
+    registered: int | None = Field(
+        default=None, description="The register's national total of `measure` (all provinces)"
+    )
+    registered_pct: float | None = Field(
+        default=None,
+        description="registered ÷ value, percent: how much of the figure is in the register",
+    )
+
+
+class EnterpriseKpi(Kpi):
+    reference: dict[str, ReferenceComparison] = Field(
+        default_factory=dict,
+        description="Reference figures (PUT /reference-figures/{key}) by key, each with the "
+        "register's national total of its measure beside it",
+    )
+
+
+FigureKey = Annotated[
+    str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$", examples=["ikm_units_2022"])
+]
+
+
+@references.put("/{key}", response_model=ReferenceFigure)
+async def put_reference_figure(
+    key: FigureKey, body: ReferenceFigureIn, runtime: Runtime
+) -> ReferenceFigure:
+    """Set (or replace) a reference figure: a number from outside the event streams, with its
+    unit, year and source, that the KPIs are compared against."""
+    figure = ReferenceFigure(key=key, updated_at=datetime.now(UTC), **body.model_dump())
+    async with db.transaction(runtime.sessions) as session:
+        await store.put(
+            session, reference_figures, {"key": key}, figure.model_dump(exclude={"key"})
+        )
+    return figure
+
+
+@references.get("", response_model=list[ReferenceFigure])
+async def list_reference_figures(runtime: Runtime) -> list[ReferenceFigure]:
+    async with db.transaction(runtime.sessions) as session:
+        rows = await queries.references(session)
+    return [ReferenceFigure(**row) for row in rows]
+
+
+def _compare(figures: list[dict[str, Any]], national: dict[str, int]) -> dict[str, Any]:
+    compared = {}
+    for figure in figures:
+        measure = figure["measure"]
+        registered = national.get(measure) if measure else None
+        compared[figure["key"]] = ReferenceComparison(
+            **figure,
+            registered=registered,
+            registered_pct=round(100.0 * registered / figure["value"], 4)
+            if registered is not None and figure["value"]
+            else None,
+        )
+    return compared
+
+
+@router.get("/enterprises", response_model=EnterpriseKpi)
 async def enterprises(
     runtime: Runtime,
     group_by: Literal["province", "regency", "kbli_division", "size_class"] = "province",
@@ -100,15 +195,24 @@ async def enterprises(
             session, models, GROUPS[group_by], province_code=province_code
         )
         national = await queries.national_enterprises(session, models)
+        figures = await queries.references(session)
+        national_totals = (
+            await queries.enterprise_totals(session, models, "province_code") if figures else []
+        )
         freshness = await _freshness(runtime, session, models)
     for row in rows:
         row[GROUPS[group_by]] = row.pop("key")
         row["share_pct"] = domain.share_pct(row["enterprises"], national)
-    total = {
-        name: sum(r[name] for r in rows)
-        for name in ("enterprises", "workforce", "investment_idr", "annual_sales_idr")
-    }
-    return _answer(Kpi(rows=rows, total=total, freshness=freshness), format)
+    measures = ("enterprises", "workforce", "investment_idr", "annual_sales_idr")
+    total = {name: sum(r[name] for r in rows) for name in measures}
+    if format == "csv":
+        return _answer(Kpi(rows=rows, total=total, freshness=freshness), format)
+    return EnterpriseKpi(
+        rows=rows,
+        total=total,
+        freshness=freshness,
+        reference=_compare(figures, {m: sum(r[m] for r in national_totals) for m in measures}),
+    )
 
 
 @router.get("/certificates", response_model=Kpi)

@@ -57,6 +57,6 @@ def create_app(
         runtime,
         title=TITLE,
         description=DESCRIPTION,
-        routers=[api.router, admin],
+        routers=[api.router, api.references, admin],
         pages=[dashboard.router],
     )

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Table, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.adapters.tables import ReadModels
+from services.reporting.adapters.tables import ReadModels, reference_figures
 
 ENTERPRISE_DIMENSIONS = ("province_code", "regency_code", "kbli_division", "size_class")
 
@@ -132,3 +132,8 @@ async def positions(session: AsyncSession, models: ReadModels) -> list[dict[str,
         dict(r._mapping)
         for r in await session.execute(select(t).order_by(t.c.topic, t.c.partition))
     ]
+
+
+async def references(session: AsyncSession) -> list[dict[str, Any]]:
+    t = reference_figures
+    return [dict(r._mapping) for r in await session.execute(select(t).order_by(t.c.key))]

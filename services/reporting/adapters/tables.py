@@ -38,6 +38,21 @@ generation_pointer = Table(
 )
 
 
+# Figures from outside the event streams (e.g. the national IKM count of 2022, seed S1) that the
+# KPIs are compared against. Written through the API, not rebuilt from topics: one plain table.
+reference_figures = Table(
+    "reference_figures",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("unit", String(60), nullable=False),
+    Column("year", Integer, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("measure", String(40), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+
 def _idr(name: str) -> Column[int]:
     return Column(name, BigInteger, nullable=False, default=0)
 

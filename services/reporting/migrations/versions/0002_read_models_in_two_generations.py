@@ -354,14 +354,14 @@ def downgrade() -> None:
     op.create_table('enterprises_by_province',
     sa.Column('province_code', sa.VARCHAR(length=2), nullable=False),
     sa.Column('enterprises', sa.INTEGER(), nullable=False),
-    sa.Column('last_event_at', sa.DATETIME(), nullable=True),
+    sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('province_code', name=op.f('pk_enterprises_by_province'))
     )
     op.create_table('inbox',
     sa.Column('handler', sa.VARCHAR(length=100), nullable=False),
     sa.Column('event_id', sa.VARCHAR(length=100), nullable=False),
     sa.Column('source', sa.VARCHAR(length=200), nullable=False),
-    sa.Column('processed_at', sa.DATETIME(), nullable=False),
+    sa.Column('processed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('handler', 'event_id', 'source', name=op.f('pk_inbox'))
     )
     op.drop_table('read_model_generation')
