@@ -31,6 +31,11 @@ test-unit: install
 test-integration: install
 	$(BIN)/pytest -q tests/integration
 
+## bench: the pipeline and command latency beside the raw Kafka client (BENCH_ARGS to size it)
+BENCH_ARGS ?= --enterprises 100000
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

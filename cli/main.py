@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cli import importer
 from cli.catalog import entries
+from cli.credentials import bearer_headers
 from cli.supervisor import Supervisor
 from shared import contracts, dlq, migrations
 from shared.auth import ROLES, AuthSettings, issue_token
@@ -198,7 +199,7 @@ def replay(
     """Rebuild a service's read models from the topics (offset 0) while the old ones serve."""
     if service != "reporting":
         raise typer.BadParameter("only 'reporting' has read models to rebuild")
-    with httpx.Client(base_url=url, timeout=10, headers=_admin_headers()) as client:
+    with httpx.Client(base_url=url, timeout=10, headers=bearer_headers()) as client:
         started = client.post("/api/v1/admin/rebuild")
         if started.status_code == 409:
             console.print("[yellow]a rebuild is already running; following it[/]")
@@ -351,7 +352,7 @@ def outbox_republish(
     response = httpx.post(
         f"http://{host}:{port}/api/v1/admin/outbox/republish",
         params={"since": _utc(since).isoformat(), "until": _utc(until).isoformat()},
-        headers=_admin_headers(),
+        headers=bearer_headers(),
         timeout=60,
     )
     response.raise_for_status()
@@ -360,15 +361,6 @@ def outbox_republish(
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _admin_headers() -> dict[str, str]:
-    """An admin token for operator commands when authentication is on (development)."""
-    settings = AuthSettings()
-    if not settings.required or settings.algorithm != "HS256":
-        return {}
-    token = issue_token(settings, subject="ikm-cli", roles=["admin"], ttl_s=600)
-    return {"Authorization": f"Bearer {token}"}
 
 
 import_app = typer.Typer(help="Bulk imports through the services' APIs.")

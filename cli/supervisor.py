@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.catalog import SERVICES, ServiceEntry
+from cli.credentials import dashboard_fragment
 from shared import migrations
 from shared.broker import EmbeddedBroker
 from shared.events.topics import all_topic_names
@@ -254,7 +255,8 @@ class Supervisor:
                 for path, what in (("/dashboard", "dashboard"), ("/asyncapi", "AsyncAPI")):
                     with contextlib.suppress(httpx.HTTPError):
                         if client.get(f"{child.url}{path}").status_code == 200:
-                            extra.append(f"{what} ({child.entry.name}): {child.url}{path}")
+                            token = dashboard_fragment() if path == "/dashboard" else ""
+                            extra.append(f"{what} ({child.entry.name}): {child.url}{path}{token}")
         for line in extra:
             self.console.print(f"  {line}")
         self.console.print("  health, consumer lag, outbox backlog, dead letters: ikm status")

@@ -39,7 +39,7 @@ class AuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
-    required: bool = False
+    required: bool = True
     algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     jwks_url: str | None = None

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from rich.console import Console
 
+from cli.credentials import bearer_headers
 from cli.demo.plan import Agreement, Enrollment, Line, Plan, Refocus, build, load_scenario
 
 T = TypeVar("T")
@@ -813,7 +814,7 @@ async def run_demo(
     scenario = load_scenario()
     plan = build(scenario, seed if seed is not None else int(scenario["scenario"]["seed"]))
     console.print(f"loading the demo scenario (seed {plan.seed}) through the public APIs…")
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, headers=bearer_headers()) as client:
         demo = Demo(plan, client, urls, console)
         report = await demo.run()
     print_summary(report, console)

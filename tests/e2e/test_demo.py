@@ -24,6 +24,7 @@ import pytest
 from cli.demo import build, default_seed, load_scenario
 from services.registry import reference
 from shared.broker import free_port
+from tests.support.platform import bearer
 
 pytestmark = pytest.mark.integration
 SERVICES = ("registry", "programs", "partnerships", "reporting")
@@ -77,7 +78,9 @@ class Ikm:
 
 
 def kpi(reporting: str, name: str, **params: Any) -> dict[str, Any]:
-    response = httpx.get(f"{reporting}/api/v1/kpis/{name}", params=params, timeout=10)
+    response = httpx.get(
+        f"{reporting}/api/v1/kpis/{name}", params=params, timeout=10, headers=bearer("viewer")
+    )
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
@@ -101,7 +104,9 @@ def snapshot(reporting: str) -> dict[str, Any]:
         "sentra": [
             (r["name"], r["members"], len(r["outcomes"])) for r in kpi(reporting, "sentra")["rows"]
         ],
-        "references": len(httpx.get(f"{reporting}/api/v1/reference-figures").json()),
+        "references": len(
+            httpx.get(f"{reporting}/api/v1/reference-figures", headers=bearer("viewer")).json()
+        ),
     }
 
 
@@ -190,7 +195,9 @@ def test_make_run_tells_the_seed_stories_once(tmp_path: Path) -> None:
         # ... and the tier-1 candidates waiting for ISO 14001 are blocked (partnerships' view)
         plan = build(load_scenario(), default_seed())
         candidate = plan.candidates[0].ikm_nibs[0]
-        readiness = httpx.get(f"{partnerships}/api/v1/enterprises/{candidate}/readiness").json()
+        readiness = httpx.get(
+            f"{partnerships}/api/v1/enterprises/{candidate}/readiness", headers=bearer("viewer")
+        ).json()
         assert [p["status"] for p in readiness["partners"]] == ["blocked"]
 
         # S2: the 2020 dekonsentrasi refocusing moves money between lines of 34 provinces; every

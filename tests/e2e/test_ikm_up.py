@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shared.broker import free_port
+from tests.support.platform import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -51,11 +52,15 @@ def test_ikm_up_runs_the_platform_and_stops_cleanly(tmp_path: Path) -> None:
         reporting = f"http://127.0.0.1:{ports['reporting']}"
         wait_ready(reporting, process)
         body = {"nib": "9120009876543", "name": "CV Maju", "province_code": "35", "kbli": "24202"}
-        assert httpx.post(f"{registry}/api/v1/enterprises", json=body).status_code == 201
+        response = httpx.post(f"{registry}/api/v1/enterprises", json=body, headers=bearer())
+        assert response.status_code == 201, response.text
+        assert httpx.post(f"{registry}/api/v1/enterprises", json=body).status_code == 401
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            kpis = httpx.get(f"{reporting}/api/v1/kpis/enterprises").json()
+            kpis = httpx.get(
+                f"{reporting}/api/v1/kpis/enterprises", headers=bearer("viewer")
+            ).json()
             if kpis["total"]["enterprises"] == 1:
                 break
             time.sleep(0.3)

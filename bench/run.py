@@ -1,0 +1,364 @@
+"""Benchmarks of the whole platform on the embedded broker, beside the raw Kafka client.
+
+    python -m bench.run --enterprises 100000
+
+1. raw baseline: aiokafka produce and consume of as many same-size messages on the same broker;
+2. pipeline: bulk import of N enterprises until registry, programs' replica, partnerships'
+   replica and reporting have all applied every event (events/s end to end, ratio to raw);
+3. command latency: commands at a steady rate, from the HTTP 2xx to the KPI reflecting them;
+4. memory: peak RSS of each service process during the pipeline.
+Prints a table and writes JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.generator import enterprises
+from cli.catalog import SERVICES
+from shared import migrations
+from shared.broker import EmbeddedBroker, free_port
+from shared.events.topics import all_topic_names
+from shared.kafka import ensure_topics
+from shared.settings import KafkaSettings, PlatformSettings
+
+RESULTS = Path(__file__).parent / "results"
+POSTGRES = os.environ.get("IKM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REGISTERED = "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1"
+RAW_TOPIC = "bench.raw"
+
+
+# --- 1. the raw client -----------------------------------------------------------------------
+
+
+async def raw_baseline(bootstrap: str, count: int, size: int) -> dict[str, float]:
+    payload = b"x" * size
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    started = time.perf_counter()
+    futures = [
+        await producer.send(RAW_TOPIC, payload, key=f"{i:013d}".encode()) for i in range(count)
+    ]
+    await asyncio.gather(*futures)
+    produce_s = time.perf_counter() - started
+    await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    partitions = [TopicPartition(RAW_TOPIC, p) for p in consumer.partitions_for_topic(RAW_TOPIC)]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        seen += sum(len(records) for records in batch.values())
+    consume_s = time.perf_counter() - started
+    await consumer.stop()
+    return {
+        "messages": count,
+        "message_bytes": size,
+        "produce_per_s": round(count / produce_s),
+        "consume_per_s": round(count / consume_s),
+    }
+
+
+# --- the platform as processes ---------------------------------------------------------------
+
+
+class Platform:
+    def __init__(self, bootstrap: str, work: Path) -> None:
+        self.bootstrap = bootstrap
+        self.work = work
+        self.ports = {s.name: free_port() for s in SERVICES}
+        self.databases: dict[str, str] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    async def create_databases(self) -> None:
+        connection = await asyncpg.connect(POSTGRES)
+        try:
+            for entry in SERVICES:
+                name = f"ikm_bench_{entry.name}_{uuid.uuid4().hex[:8]}"
+                await connection.execute(f'CREATE DATABASE "{name}"')
+                base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+                self.databases[entry.name] = f"{base}/{name}"
+        finally:
+            await connection.close()
+        for entry in SERVICES:
+            settings = entry.settings().model_copy(
+                update={
+                    "database_url": self.databases[entry.name],
+                    "platform": PlatformSettings(data_dir=self.work),
+                }
+            )
+            await asyncio.to_thread(migrations.upgrade, settings)
+
+    async def drop_databases(self) -> None:
+        connection = await asyncpg.connect(POSTGRES)
+        try:
+            for url in self.databases.values():
+                await connection.execute(
+                    f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'
+                )
+        finally:
+            await connection.close()
+
+    def start(self) -> None:
+        for entry in SERVICES:
+            prefix = entry.name.upper()
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "IKM_DATA_DIR": str(self.work),
+                "IKM_LOG_LEVEL": "WARNING",
+                "AUTH_REQUIRED": "false",
+                f"{prefix}_DATABASE_URL": self.databases[entry.name],
+                f"{prefix}_PORT": str(self.ports[entry.name]),
+            }
+            log = (self.work / f"{entry.name}.log").open("ab")
+            self.processes[entry.name] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    entry.app_factory,
+                    "--port",
+                    str(self.ports[entry.name]),
+                    "--no-access-log",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def wait_ready(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            for service in self.ports:
+                while True:
+                    try:
+                        if (await client.get(f"{self.url(service)}/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{service} not ready; see {self.work}/{service}.log")
+                    await asyncio.sleep(0.2)
+        await asyncio.sleep(3)  # consumer groups joined (about half the session timeout each)
+
+    def peak_rss_mb(self) -> dict[str, float]:
+        peaks = {}
+        for service, process in self.processes.items():
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+            peaks[service] = round(kb / 1024, 1)
+        return peaks
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("} ")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def applied(client: httpx.AsyncClient, url: str) -> float:
+    text = (await client.get(f"{url}/metrics")).text
+    return metric(text, "ikm_messages_consumed_total", event_type=REGISTERED, outcome="applied")
+
+
+async def reporting_total(client: httpx.AsyncClient, url: str) -> int:
+    answer = (await client.get(f"{url}/api/v1/kpis/enterprises")).json()
+    return int(answer["total"]["enterprises"])
+
+
+# --- 2. the pipeline -------------------------------------------------------------------------
+
+
+async def pipeline(p: Platform, count: int, batch: int, senders: int) -> dict[str, Any]:
+    rows = list(enterprises(count))
+    chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    done_at: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=300) as client:
+        started = time.perf_counter()
+
+        async def send(mine: list[list[dict[str, Any]]]) -> None:
+            for chunk in mine:
+                answer = await client.post(
+                    f"{p.url('registry')}/api/v1/enterprises/bulk", json={"rows": chunk}
+                )
+                answer.raise_for_status()
+                if answer.json()["rejected"]:
+                    raise RuntimeError(answer.json()["rejected"][:3])
+
+        await asyncio.gather(*(send(chunks[i::senders]) for i in range(senders)))
+        done_at["registry_api"] = time.perf_counter() - started
+        while len(done_at) < 5:
+            status = (await client.get(f"{p.url('registry')}/status")).json()
+            if "registry_outbox" not in done_at and status["outbox"]["backlog"] == 0:
+                done_at["registry_outbox"] = time.perf_counter() - started
+            for service in ("programs", "partnerships"):
+                if service not in done_at and await applied(client, p.url(service)) >= count:
+                    done_at[service] = time.perf_counter() - started
+            if (
+                "reporting" not in done_at
+                and await reporting_total(client, p.url("reporting")) >= count
+            ):
+                done_at["reporting"] = time.perf_counter() - started
+            await asyncio.sleep(0.25)
+    elapsed = max(done_at.values())
+    return {
+        "enterprises": count,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(count / elapsed),
+        "done_after_s": {k: round(v, 2) for k, v in done_at.items()},
+    }
+
+
+# --- 3. command latency ----------------------------------------------------------------------
+
+
+async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str, Any]:
+    count = int(rate * seconds)
+    rows = list(enterprises(count, seed=7, first_nib=8_000_000_000_000))
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        base = await reporting_total(client, p.url("reporting"))
+        accepted_at: list[float] = [0.0] * count
+        seen_at: list[float] = [0.0] * count
+
+        async def command(i: int) -> None:
+            await asyncio.sleep(i / rate)
+            answer = await client.post(f"{p.url('registry')}/api/v1/enterprises", json=rows[i])
+            answer.raise_for_status()
+            accepted_at[i] = time.perf_counter()
+
+        async def watch() -> None:
+            reflected = 0
+            deadline = time.perf_counter() + seconds * 4 + 30
+            while reflected < count and time.perf_counter() < deadline:
+                total = await reporting_total(client, p.url("reporting")) - base
+                now = time.perf_counter()
+                for k in range(reflected, min(total, count)):
+                    seen_at[k] = now
+                reflected = max(reflected, total)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(watch(), *(command(i) for i in range(count)))
+    # the KPI counts commands, not which ones: the k-th reflected pairs with the k-th accepted
+    pairs = [(s, a) for s, a in zip(seen_at, sorted(accepted_at), strict=True) if s and a]
+    latencies = sorted(s - a for s, a in pairs)
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "commands": count,
+        "reflected": len(pairs),
+        "rate_per_s": rate,
+        "p50_ms": round(quantiles[49] * 1000, 1),
+        "p95_ms": round(quantiles[94] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
+    }
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(os.environ.get("IKM_BENCH_WORKDIR", "/tmp")) / f"ikm-bench-{uuid.uuid4().hex[:6]}"
+    work.mkdir(parents=True)
+    with EmbeddedBroker(log_path=work / "broker.log") as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+        await ensure_topics(kafka, [*all_topic_names(), RAW_TOPIC])
+        sample = next(enterprises(1))
+        raw = await raw_baseline(broker.bootstrap_servers, args.enterprises, 1100)
+        p = Platform(broker.bootstrap_servers, work)
+        await p.create_databases()
+        try:
+            p.start()
+            await p.wait_ready()
+            flow = await pipeline(p, args.enterprises, args.batch, args.senders)
+            print(f"  pipeline: {flow}", flush=True)
+            memory = p.peak_rss_mb()
+            latency = await command_latency(p, args.rate, args.latency_seconds)
+        finally:
+            p.stop()
+            await p.drop_databases()
+    flow["ratio_to_raw_produce"] = round(flow["events_per_s"] / raw["produce_per_s"], 3)
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "sample_event": sample,
+        "raw": raw,
+        "pipeline": flow,
+        "latency": latency,
+        "peak_rss_mb": memory,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    raw, flow, latency = result["raw"], result["pipeline"], result["latency"]
+    rows = [
+        ("raw aiokafka produce", f"{raw['produce_per_s']:,} msg/s"),
+        ("raw aiokafka consume", f"{raw['consume_per_s']:,} msg/s"),
+        ("pipeline (import → 4 services)", f"{flow['events_per_s']:,} enterprises/s"),
+        ("pipeline / raw produce", f"{flow['ratio_to_raw_produce']:.3f}"),
+        ("done after (s)", ", ".join(f"{k} {v}" for k, v in flow["done_after_s"].items())),
+        (
+            f"command → KPI at {latency['rate_per_s']:.0f}/s",
+            f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms",
+        ),
+        ("peak RSS (MB)", ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"\nIKM Platform benchmark — {flow['enterprises']:,} enterprises, {result['when']}")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Benchmark the IKM Platform")
+    parser.add_argument("--enterprises", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--senders", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--latency-seconds", type=float, default=15)
+    arguments = parser.parse_args()
+    outcome = asyncio.run(main(arguments))
+    report(outcome)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{outcome['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(outcome, indent=2) + "\n")
+    print(f"  written to {path}")
