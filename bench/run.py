@@ -261,10 +261,17 @@ async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str,
         accepted_at: list[float] = [0.0] * count
         seen_at: list[float] = [0.0] * count
 
+        failures = 0
+
         async def command(i: int) -> None:
+            nonlocal failures
             await asyncio.sleep(i / rate)
-            answer = await client.post(f"{p.url('registry')}/api/v1/enterprises", json=rows[i])
-            answer.raise_for_status()
+            try:
+                answer = await client.post(f"{p.url('registry')}/api/v1/enterprises", json=rows[i])
+                answer.raise_for_status()
+            except httpx.HTTPError:
+                failures += 1
+                return
             accepted_at[i] = time.perf_counter()
 
         async def watch() -> None:
@@ -280,11 +287,13 @@ async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str,
 
         await asyncio.gather(watch(), *(command(i) for i in range(count)))
     # the KPI counts commands, not which ones: the k-th reflected pairs with the k-th accepted
-    pairs = [(s, a) for s, a in zip(seen_at, sorted(accepted_at), strict=True) if s and a]
+    accepted = sorted(a for a in accepted_at if a)
+    pairs = [(s, a) for s, a in zip(seen_at, accepted, strict=False) if s and a]
     latencies = sorted(s - a for s, a in pairs)
     quantiles = statistics.quantiles(latencies, n=100)
     return {
         "commands": count,
+        "failed": failures,
         "reflected": len(pairs),
         "rate_per_s": rate,
         "p50_ms": round(quantiles[49] * 1000, 1),

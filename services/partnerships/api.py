@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.partnerships import domain, handlers
@@ -78,7 +79,7 @@ def _partner_out(partner: domain.Partner) -> PartnerOut:
 
 
 @router.post("/partners", status_code=201, response_model=PartnerOut, tags=["partners"])
-async def register_partner(body: PartnerIn, request: Request, runtime: Runtime) -> PartnerOut:
+async def register_partner(body: PartnerIn, request: Request, runtime: Runtime) -> JSONResponse:
     command = handlers.RegisterPartner(
         partner_nib=body.partner_nib,
         name=body.name,
@@ -86,9 +87,11 @@ async def register_partner(body: PartnerIn, request: Request, runtime: Runtime) 
         tier=body.tier,
         **body.requirements.model_dump(),
     )
-    async with runtime.unit_of_work() as uow:
-        partner = await handlers.register_partner(uow, command, actor_of(request))
-    return _partner_out(partner)
+    async with runtime.command(request, body) as idempotent:
+        if idempotent.replayed:
+            return idempotent.replayed
+        partner = await handlers.register_partner(idempotent.uow, command, actor_of(request))
+        return await idempotent.respond(201, _partner_out(partner))
 
 
 @router.get("/partners", response_model=list[PartnerOut], tags=["partners"])
@@ -180,12 +183,17 @@ def _partnership_out(p: domain.Partnership, response: Response | None = None) ->
 @router.post("/partnerships", status_code=201, response_model=PartnershipOut, tags=["partnerships"])
 async def propose_partnership(
     body: PartnershipIn, request: Request, response: Response, runtime: Runtime
-) -> PartnershipOut:
-    async with runtime.unit_of_work() as uow:
+) -> JSONResponse:
+    """Propose a partnership; send an ``Idempotency-Key`` so a retry does not propose twice."""
+    async with runtime.command(request, body) as idempotent:
+        if idempotent.replayed:
+            return idempotent.replayed
         partnership = await handlers.propose_partnership(
-            uow, handlers.ProposePartnership(**body.model_dump()), actor_of(request)
+            idempotent.uow, handlers.ProposePartnership(**body.model_dump()), actor_of(request)
         )
-    return _partnership_out(partnership, response)
+        answer = await idempotent.respond(201, _partnership_out(partnership, response))
+    answer.headers["ETag"] = response.headers.get("ETag", f'"{partnership.version}"')
+    return answer
 
 
 @router.get("/partnerships", response_model=list[PartnershipOut], tags=["partnerships"])

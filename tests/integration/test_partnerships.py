@@ -401,3 +401,24 @@ async def test_attainment_counts_agreements_ikm_and_partner_firms_exactly(
     await asyncio.sleep(0.3)
     targets = await wait_for_records(service.kafka.bootstrap_servers, PARTNERSHIP_TARGETS.name, 2)
     assert sorted(r.key for r in targets) == [b"2018-agreements", b"2019-ikm"]
+
+
+async def test_a_retried_proposal_with_its_idempotency_key_proposes_once(
+    service: Service, kafka: KafkaSettings
+) -> None:
+    nib = await service.ikm()
+    partner = await service.partner(1)
+    body = {
+        "partner_nib": partner,
+        "ikm_nibs": [nib],
+        "component": "rem cakram",
+        "proposed_on": "2025-03-10",
+    }
+    headers = {"Idempotency-Key": "matching-2025-03-10-17"}
+    first = await service.client.post("/api/v1/partnerships", json=body, headers=headers)
+    again = await service.client.post("/api/v1/partnerships", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json()["partnership_id"] == first.json()["partnership_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    listed = await service.client.get("/api/v1/partnerships", params={"partner_nib": partner})
+    assert len(listed.json()) == 1

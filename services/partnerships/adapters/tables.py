@@ -13,6 +13,7 @@ from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field, SQLModel
 
 from shared.db import UtcDateTime, service_registry
+from shared.idempotency import idempotency_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
@@ -126,5 +127,8 @@ class SuspendedEnrollmentRow(PartnershipsTable, table=True):
 
 metadata = mapper_registry.metadata
 TABLES = ServiceTables(
-    metadata=metadata, outbox=outbox_table(metadata), inbox=inbox_table(metadata)
+    metadata=metadata,
+    outbox=outbox_table(metadata),
+    inbox=inbox_table(metadata),
+    idempotency=idempotency_table(metadata),
 )
