@@ -126,7 +126,7 @@ class KafkaPublisher:
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | None,
         tracer: trace.Tracer,
         metrics: ServiceMetrics | None = None,
     ) -> None:
@@ -135,6 +135,8 @@ class KafkaPublisher:
         self.metrics = metrics
 
     async def __call__(self, pending: Sequence[PendingMessage]) -> None:
+        if self.producer is None:
+            raise RuntimeError("the publisher's producer is not started")
         futures = []
         now = datetime.now(UTC)
         for item in pending:

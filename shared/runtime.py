@@ -63,14 +63,15 @@ class ServiceRuntime:
         self.broker = make_broker(
             settings.kafka, client_id=f"ikm-{self.name}", provider=self.provider
         )
-        self.producer = make_producer(settings.kafka, client_id=f"ikm-{self.name}-relay")
+        # aiokafka clients need a running event loop: the producer is made in start()
+        self.publisher = KafkaPublisher(None, self.tracer, self.metrics)
         self.tables = tables
         self.outbox = Outbox(tables.outbox, settings.source) if tables.outbox is not None else None
         self.relay = (
             OutboxRelay(
                 outbox=self.outbox,
                 sessions=self.sessions,
-                publish=KafkaPublisher(self.producer, self.tracer, self.metrics),
+                publish=self.publisher,
                 lock_name=f"ikm-{self.name}-outbox",
                 tracer=self.tracer,
                 batch_size=settings.relay_batch_size,
@@ -157,7 +158,10 @@ class ServiceRuntime:
         await ensure_topics(self.settings.kafka, all_topic_names())
         await self.broker.start()
         if self.relay is not None:
-            await self.producer.start()
+            self.publisher.producer = make_producer(
+                self.settings.kafka, client_id=f"ikm-{self.name}-relay"
+            )
+            await self.publisher.producer.start()
             self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
         self._periodic_tasks = [
             asyncio.create_task(self._repeat(*job), name=f"{self.name}-{job[0]}")
@@ -172,7 +176,8 @@ class ServiceRuntime:
         if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
             await self._relay_task
-            await self.producer.stop()
+            if self.publisher.producer is not None:
+                await self.publisher.producer.stop()
         await self.broker.stop()
         await self.engine.dispose()
         self.provider.shutdown()
