@@ -23,13 +23,18 @@ run: install
 test: install lint
 	$(BIN)/lint-imports
 	$(BIN)/ikm contracts check
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/faults
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
 test-integration: install
 	$(BIN)/pytest -q tests/integration
+
+## test-faults: delivery guarantees under faults (issue #12), real broker and PostgreSQL (~10 min);
+## the time to recover from each fault is listed at the end
+test-faults: install
+	$(BIN)/pytest -q -p no:cacheprovider tests/faults
 
 ## bench: the pipeline and command latency beside the raw Kafka client (BENCH_ARGS to size it)
 BENCH_ARGS ?= --enterprises 100000

@@ -105,6 +105,8 @@ def serve(
 
     (entry,) = entries([service])
     settings = entry.settings()
+    # uvicorn re-raises the signal it stopped on once it has drained; a graceful stop exits 0
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         entry.app_factory,
         factory=True,

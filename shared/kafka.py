@@ -29,6 +29,7 @@ from shared.telemetry import context_from, current_trace_headers
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def _security(settings: KafkaSettings) -> SASLPlaintext | SASLScram256 | SASLScram512 | None:
@@ -74,6 +75,8 @@ def make_broker(
         acks="all",
         enable_idempotence=settings.enable_idempotence,
         linger_ms=2,
+        # dead letters carry the original value: as large as anything the topics accept
+        max_request_size=MAX_MESSAGE_BYTES,
         security=_security(settings),
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
         graceful_timeout=15.0,
@@ -112,7 +115,7 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=settings.enable_idempotence,
         linger_ms=5,
         max_batch_size=512 * 1024,
-        max_request_size=4 * 1024 * 1024,
+        max_request_size=MAX_MESSAGE_BYTES,
         **admin_kwargs(settings),  # type: ignore[arg-type]
     )
 

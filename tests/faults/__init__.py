@@ -1,0 +1,1 @@
+"""Fault-injection suite (issue #12): ``make test-faults``."""
