@@ -290,6 +290,8 @@ async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str,
     accepted = sorted(a for a in accepted_at if a)
     pairs = [(s, a) for s, a in zip(seen_at, accepted, strict=False) if s and a]
     latencies = sorted(s - a for s, a in pairs)
+    if len(latencies) < 2:
+        raise RuntimeError(f"only {len(latencies)} of {count} commands reached the KPI in time")
     quantiles = statistics.quantiles(latencies, n=100)
     return {
         "commands": count,
