@@ -22,6 +22,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -308,7 +309,10 @@ async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str,
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(os.environ.get("IKM_BENCH_WORKDIR", "/tmp")) / f"ikm-bench-{uuid.uuid4().hex[:6]}"
+    work = (
+        Path(os.environ.get("IKM_BENCH_WORKDIR", tempfile.gettempdir()))
+        / f"ikm-bench-{uuid.uuid4().hex[:6]}"
+    )
     work.mkdir(parents=True)
     with EmbeddedBroker(log_path=work / "broker.log") as broker:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
