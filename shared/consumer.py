@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.envelope import Envelope, EnvelopeError, decode
-from shared.errors import is_transient
+from shared.errors import is_transient, retry_delay
 from shared.events import EVENTS_BY_CE_TYPE, Event
 from shared.events.base import CE_TYPE_PREFIX
 from shared.events.topics import Topic
@@ -170,7 +170,7 @@ class BatchConsumer:
         except Exception as exc:
             self._failures += 1
             self.metrics.batch_failures.labels(self.routes.name).inc()
-            delay = min(0.2 * 2**self._failures, 30.0)
+            delay = retry_delay(self._failures)
             log.warning(
                 "%s: batch of %d failed (%r); retrying in %.1fs from the same offsets",
                 self.routes.name,

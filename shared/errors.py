@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -52,6 +53,20 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# PostgreSQL error classes that say "try again later", not "this is wrong":
+# 08 connection exception, 40 serialization failure/deadlock, 53 insufficient resources
+# (too many connections, disk full), 57014 statement timeout, 57P operator intervention
+# (shutdown, cannot connect now), 55P03 lock timeout.
+TRANSIENT_SQLSTATES = ("08", "40", "53", "57014", "57P", "55P03")
+
+
+def retry_delay(failures: int, *, cap_s: float = 5.0) -> float:
+    """Seconds to wait before attempt ``failures + 1``: exponential from 0.2 s, capped so that
+    the end of a long outage is noticed within seconds, with jitter so replicas don't retry in
+    step."""
+    return min(0.2 * 2 ** max(failures - 1, 0), cap_s) * random.uniform(0.8, 1.2)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure trouble (database or broker unreachable): retry, keep the place."""
     if isinstance(exc, TRANSIENT_ERRORS):
@@ -59,9 +74,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        # serialization failure, deadlock: the transaction lost a race and can simply run again
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if sqlstate in ("40001", "40P01"):
+        if sqlstate is not None and sqlstate.startswith(TRANSIENT_SQLSTATES):
             return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and cause is not exc and isinstance(cause, TRANSIENT_ERRORS)

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DBAPIError
 
 from shared import contracts
 from shared.auth import ANONYMOUS, AccessPolicy, principal_of
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, is_transient
 from shared.metrics import PROMETHEUS_CONTENT_TYPE, route_template
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
@@ -181,6 +183,27 @@ def create_http_app(
         if isinstance(exc, Conflict):
             return _problem(409, exc)
         return _problem(422, exc)
+
+    async def unavailable(_request: Request, exc: Exception) -> Response:
+        # The database or the broker is down: nothing was written, the caller may retry.
+        if not is_transient(exc):
+            raise exc
+        return JSONResponse(
+            status_code=503,
+            content={
+                "detail": [
+                    {
+                        "loc": [],
+                        "msg": "a backing service is unreachable; nothing was changed, retry later",
+                        "type": "unavailable",
+                    }
+                ]
+            },
+            headers={"Retry-After": "5"},
+        )
+
+    for infrastructure_error in (DBAPIError, OSError, KafkaError):
+        app.add_exception_handler(infrastructure_error, unavailable)
 
     instrument_fastapi(app, runtime.provider)
     return app

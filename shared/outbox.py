@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import UtcDateTime, is_sqlite
 from shared.envelope import OutgoingMessage, encode
+from shared.errors import retry_delay
 from shared.events.base import Event
 from shared.telemetry import current_trace_headers
 
@@ -152,7 +153,7 @@ class OutboxRelay:
                 failures += 1
                 if self.on_failure is not None:
                     self.on_failure()
-                delay = min(0.2 * 2**failures, 30.0)
+                delay = retry_delay(failures)
                 log.warning("outbox relay failed, retrying in %.1fs: %r", delay, exc)
                 await self._sleep(delay)
                 continue

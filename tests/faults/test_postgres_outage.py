@@ -1,8 +1,9 @@
 """PostgreSQL unreachable for one service for 20 s under load (a proxy in front of it is cut).
 
-The registry: commands get a 5xx (not accepted) and leave nothing half-written; the relay
-retries. A consumer (reporting): its batches fail as transient and are retried from the same
-offsets, nothing is dead-lettered, and once the database is back everything converges."""
+The registry: commands get a 503 with Retry-After (or time out), are not accepted and leave
+nothing half-written; the relay retries. A consumer (reporting): its batches fail as transient
+and are retried from the same offsets, nothing is dead-lettered, and once the database is back
+everything converges."""
 
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ async def test_postgres_unreachable_for_20s_for_one_service(
     refused = load.not_accepted
     if service == "registry":
         assert refused > 0, "the registry answered every command while its database was away"
+        answered_500 = {k: n for k, n in load.outcomes.items() if k.endswith(" 500")}
+        assert not answered_500, f"a database outage must answer 503, not 500: {answered_500}"
         detail = (
             f"{refused} commands refused or unanswered during the outage, none half-written; "
             f"the API accepted commands again {api_back:.1f}s after"

@@ -16,6 +16,7 @@ import pytest
 from cli.importer import import_enterprises
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
+from shared.broker import free_port
 from shared.envelope import encode
 from shared.events.programs import CertificateOutcome, EnrollmentCompleted, EnrollmentFacts
 from shared.events.topics import ENROLLMENTS, ENTERPRISES, SENTRA
@@ -23,6 +24,7 @@ from shared.events.vocabulary import CertificateScheme
 from shared.settings import KafkaSettings
 from tests.support.kafka import produce, read_topic, wait_for_records
 from tests.support.platform import Databases, bearer, eventually, running, service_settings
+from tests.support.proxy import CuttableProxy
 
 pytestmark = pytest.mark.integration
 
@@ -459,3 +461,31 @@ async def test_bulk_import_of_ten_thousand_rows_counts_exactly(
     assert len({r.key for r in records}) == result.accepted
     again = await import_enterprises(registry, path)
     assert (again.accepted, len(again.rejected)) == (result.accepted, len(result.rejected))
+
+
+async def test_database_outage_answers_503_and_writes_nothing(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    if not databases.use_postgres:
+        pytest.skip("needs PostgreSQL behind a proxy")
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    host, port = settings.database_url.split("@")[-1].split("/")[0].rsplit(":", 1)
+    proxy = CuttableProxy(free_port(), host, int(port))
+    await proxy.start()
+    proxied = settings.database_url.replace(f"{host}:{port}", f"127.0.0.1:{proxy.listen_port}")
+    try:
+        async with running(
+            create_app(settings.model_copy(update={"database_url": proxied}))
+        ) as api:
+            proxy.cut()
+            nib = a_nib()
+            refused = await api.post("/api/v1/enterprises", json=enterprise(nib))
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+            assert refused.json()["detail"][0]["type"] == "unavailable"
+            proxy.restore()
+            assert (await api.get(f"/api/v1/enterprises/{nib}")).status_code == 404
+            accepted = await api.post("/api/v1/enterprises", json=enterprise(nib))
+            assert accepted.status_code == 201, accepted.text
+    finally:
+        await proxy.stop()
