@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -267,39 +268,43 @@ class BatchConsumer:
             applied += run
             share = (time.perf_counter() - started) / len(run)
             outcome.timings += [(item.envelope.type, share) for item in run]
+        debug = log.isEnabledFor(logging.DEBUG)
         for item in applied:
             outcome.counts.append((item.record, "applied", item.envelope.type))
-            log.debug(
-                "applied %s %s",
-                item.envelope.type,
-                item.envelope.id,
-                extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
-            )
+            if debug:
+                log.debug(
+                    "applied %s %s",
+                    item.envelope.type,
+                    item.envelope.id,
+                    extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
+                )
         if not isolate:
             await inbox.record_many(session, [(i.envelope.source, i.envelope.id) for i in applied])
         return outcome
 
     def _observe(self, outcome: _Outcome, dead_letters: bool) -> None:
+        counted: Counter[tuple[str, str]] = Counter()
         for record, kind, event_type in outcome.counts:
-            self._count(record, kind, event_type)
-        for event_type, seconds in outcome.timings:
-            self.metrics.handler_seconds.labels(self.routes.name, event_type).observe(seconds)
+            counted[(event_type or _ce_type(record), kind)] += 1
         if dead_letters:
             for record, reason in outcome.dead:
-                self._count(record, "dead_lettered")
+                counted[(_ce_type(record), "dead_lettered")] += 1
                 self.metrics.dead_letters.labels(record.topic, reason.split(":", 1)[0]).inc()
-
-    def _count(self, record: ConsumerRecord, outcome: str, event_type: str | None = None) -> None:
-        if event_type is None:
-            event_type = next(
-                (v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"),
-                "unknown",
-            )
-        self.metrics.messages_consumed.labels(self.routes.name, event_type, outcome).inc()
+        for (event_type, kind), n in counted.items():
+            self.metrics.messages_consumed.labels(self.routes.name, event_type, kind).inc(n)
+        per_type: defaultdict[str, list[float]] = defaultdict(list)
+        for event_type, seconds in outcome.timings:
+            per_type[event_type].append(seconds)
+        for event_type, timings in per_type.items():
+            histogram = self.metrics.handler_seconds.labels(self.routes.name, event_type)
+            for seconds in timings:
+                histogram.observe(seconds)
 
     def _decode(self, record: ConsumerRecord) -> _Decoded | None:
-        envelope = replace(
-            decode(record.headers or (), record.value, record.key),
+        envelope = decode(
+            record.headers or (),
+            record.value,
+            record.key,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -316,10 +321,10 @@ class BatchConsumer:
     async def _apply(
         self, session: AsyncSession, run: list[_Decoded], inbox: Inbox, *, isolate: bool
     ) -> str | None:
-        """Run one handler call (one event, or a run for a batch handler), each event in its
-        own span continuing its trace. Isolated (one event): in a savepoint, a rule broken is
-        returned as the reason to dead-letter. Not isolated: a rule broken raises _Rejected."""
-        spans = [self._span(item) for item in run]
+        """Run one handler call (one event, or a run for a batch handler) in spans continuing
+        the events' traces. Isolated (one event): in a savepoint, a rule broken is returned as
+        the reason to dead-letter. Not isolated: a rule broken raises _Rejected."""
+        spans = [self._span(group) for group in _by_trace(run)]
         first = run[0]
         uow = UnitOfWork(session, self.outbox)
         try:
@@ -359,24 +364,38 @@ class BatchConsumer:
         else:
             await run[0].handler(uow, run[0].event, run[0].envelope)
 
-    def _span(self, item: _Decoded) -> trace.Span:
-        record, envelope = item.record, item.envelope
+    def _span(self, group: list[_Decoded]) -> trace.Span:
+        """One CONSUMER span per trace: a command's event gets its own, the events of one bulk
+        request (one trace) share one, so a national import doesn't cost a span per row."""
+        first = group[0]
+        record, envelope = first.record, first.envelope
+        attributes: dict[str, str | int] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.consumer.group.name": self.group,
+            "cloudevents.event_type": envelope.type,
+        }
+        if len(group) == 1:
+            attributes["messaging.message.id"] = envelope.id
+            attributes["cloudevents.event_subject"] = envelope.subject or ""
+        else:
+            attributes["messaging.batch.message_count"] = len(group)
         return self.tracer.start_span(
             f"process {record.topic}",
             context=_context(envelope),
             kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": record.topic,
-                "messaging.destination.partition.id": str(record.partition),
-                "messaging.kafka.offset": record.offset,
-                "messaging.message.id": envelope.id,
-                "messaging.consumer.group.name": self.group,
-                "cloudevents.event_type": envelope.type,
-                "cloudevents.event_subject": envelope.subject or "",
-            },
+            attributes=attributes,
         )
+
+
+def _by_trace(run: list[_Decoded]) -> list[list[_Decoded]]:
+    groups: dict[str | None, list[_Decoded]] = {}
+    for item in run:
+        groups.setdefault(item.envelope.trace_headers.get("traceparent"), []).append(item)
+    return list(groups.values())
 
 
 def _runs(items: list[_Decoded], *, together: bool) -> list[list[_Decoded]]:
@@ -400,6 +419,13 @@ def _runs(items: list[_Decoded], *, together: bool) -> list[list[_Decoded]]:
 async def _undecoded(msg: KafkaMessage) -> None:
     """Leave bodies to ``envelope.decode``: a malformed one is a dead letter, not a crash."""
     return None
+
+
+def _ce_type(record: ConsumerRecord) -> str:
+    return next(
+        (v.decode(errors="replace") for k, v in record.headers or () if k == "ce_type"),
+        "unknown",
+    )
 
 
 def _context(envelope: Envelope) -> Any:

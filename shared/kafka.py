@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -123,8 +124,9 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
 class KafkaPublisher:
     """Publishes outbox rows, each inside the trace of the request that wrote it.
 
-    A PRODUCER span per message continues the stored ``traceparent``; the headers sent carry
-    that span's context, so the consumer's span is its child.
+    A PRODUCER span continues the stored ``traceparent``; the headers sent carry that span's
+    context, so the consumer's span is its child. The rows of one trace in a batch (a bulk
+    request's events) share one span rather than costing one each.
     """
 
     def __init__(
@@ -142,34 +144,56 @@ class KafkaPublisher:
             raise RuntimeError("the publisher's producer is not started")
         futures = []
         now = datetime.now(UTC)
-        for item in pending:
-            message = item.message
+        for group in _by_trace(pending):
+            first = group[0]
+            attributes: dict[str, str | int | float] = {
+                "messaging.system": "kafka",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": first.message.topic,
+                "cloudevents.event_type": first.message.ce_type,
+                "outbox.wait_ms": (now - first.created_at).total_seconds() * 1e3,
+            }
+            if len(group) == 1:
+                attributes["messaging.message.id"] = first.message.event_id
+            else:
+                attributes["messaging.batch.message_count"] = len(group)
             with self.tracer.start_as_current_span(
-                f"outbox {message.topic}",
-                context=context_from(message.headers),
+                f"outbox {first.message.topic}",
+                context=context_from(first.message.headers),
                 kind=trace.SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "publish",
-                    "messaging.destination.name": message.topic,
-                    "messaging.message.id": message.event_id,
-                    "cloudevents.event_type": message.ce_type,
-                    "outbox.wait_ms": (now - item.created_at).total_seconds() * 1e3,
-                },
+                attributes=attributes,
             ):
-                headers = {**message.headers, **current_trace_headers()}
-                futures.append(
-                    await self.producer.send(
-                        message.topic,
-                        message.value,
-                        key=message.key.encode(),
-                        headers=[(name, value.encode()) for name, value in headers.items()],
+                trace_headers = current_trace_headers()
+                for item in group:
+                    message = item.message
+                    headers = {**message.headers, **trace_headers}
+                    futures.append(
+                        await self.producer.send(
+                            message.topic,
+                            message.value,
+                            key=message.key.encode(),
+                            headers=[(name, value.encode()) for name, value in headers.items()],
+                        )
                     )
-                )
         await asyncio.gather(*futures)
         if self.metrics is not None:
-            for item in pending:
-                self.metrics.messages_published.labels(item.message.ce_type).inc()
+            for ce_type, n in Counter(item.message.ce_type for item in pending).items():
+                self.metrics.messages_published.labels(ce_type).inc(n)
+
+
+def _by_trace(pending: Sequence[PendingMessage]) -> list[list[PendingMessage]]:
+    """Consecutive rows of one topic and one trace; only consecutive, so nothing is reordered."""
+    groups: list[list[PendingMessage]] = []
+    for item in pending:
+        if groups and _trace_key(groups[-1][0]) == _trace_key(item):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _trace_key(item: PendingMessage) -> tuple[str, str | None]:
+    return item.message.topic, item.message.headers.get("traceparent")
 
 
 DLQ_REASON = "dlq_reason"

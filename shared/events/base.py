@@ -47,6 +47,3 @@ class Event(BaseModel):
     @property
     def subject(self) -> str:
         return str(getattr(self, self.subject_field))
-
-    def to_data(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")

@@ -3,10 +3,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.envelope import EnvelopeError, decode, encode
+from shared.envelope import EnvelopeError, decode, encode, format_time
 from shared.events.registry import EnterpriseProfile, EnterpriseRegistered
 
 EVENT = EnterpriseRegistered(
@@ -49,3 +52,71 @@ def test_any_bytes_either_decode_to_an_object_or_raise_envelope_error(value: byt
     except EnvelopeError:
         return
     assert isinstance(envelope.data, dict)
+
+
+# The CloudEvents SDK is the reference for the Kafka binary binding: it reads what we write,
+# and we read what it writes.
+
+
+def test_the_sdk_reads_what_we_write() -> None:
+    message = encode(EVENT, source="/ikm/registry", extra_headers={"traceparent": "00-ab-cd-01"})
+    event = ce_kafka.from_binary(
+        ce_kafka.KafkaMessage(
+            headers={k: v.encode() for k, v in message.headers.items()},
+            key=message.key.encode(),
+            value=message.value,
+        ),
+        JSONFormat(),
+    )
+    assert event.get_id() == message.event_id
+    assert event.get_source() == "/ikm/registry"
+    assert event.get_type() == EnterpriseRegistered.ce_type()
+    assert event.get_subject() == EVENT.nib
+    assert event.get_datacontenttype() == "application/json"
+    assert event.get_dataschema() == EnterpriseRegistered.dataschema()
+    assert EnterpriseRegistered.model_validate(event.get_data()) == EVENT
+
+
+@given(
+    moment=st.datetimes(timezones=st.just(UTC)),
+    source=st.text(min_size=1).filter(lambda s: s.strip() == s and "\x00" not in s),
+)
+def test_we_read_what_the_sdk_writes(moment: datetime, source: str) -> None:
+    attributes = {
+        "id": "e-1",
+        "source": source,
+        "type": EnterpriseRegistered.ce_type(),
+        "specversion": "1.0",
+        "time": moment,
+        "subject": EVENT.nib,
+        "datacontenttype": "application/json",
+    }
+    sdk = ce_kafka.to_binary(
+        CloudEvent(attributes, EVENT.model_dump(mode="json")), JSONFormat(), lambda e: EVENT.nib
+    )
+    envelope = decode(list(sdk.headers.items()), sdk.value, sdk.key.encode())
+    assert (envelope.id, envelope.source, envelope.type) == (
+        "e-1",
+        source,
+        EnterpriseRegistered.ce_type(),
+    )
+    assert envelope.time == moment
+    assert EnterpriseRegistered.model_validate(envelope.data) == EVENT
+    assert format_time(moment) == sdk.headers["ce_time"].decode()
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "rule"),
+    [
+        ("ce_specversion", b"0.3", "ce_specversion"),
+        ("ce_time", b"yesterday", "ce_time is not an RFC 3339"),
+        ("ce_time", b"2026-01-02T03:04:05", "no time zone"),
+        ("content-type", b"application/xml", "not JSON"),
+        ("ce_id", b"", "ce_id"),
+    ],
+)
+def test_a_bad_attribute_is_named(header: str, value: bytes, rule: str) -> None:
+    message = encode(EVENT, source="/ikm/registry")
+    headers = [(k, value if k == header else v) for k, v in headers_of(message)]
+    with pytest.raises(EnvelopeError, match=rule):
+        decode(headers, message.value)
