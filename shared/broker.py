@@ -58,6 +58,10 @@ class EmbeddedBroker:
         self._log: IO[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.advertised_port}"
 

@@ -156,6 +156,7 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{self.routes.name}:{','.join(t.name for t in topics)}",
             decoder=_undecoded,
@@ -247,9 +248,16 @@ class BatchConsumer:
         self, session: AsyncSession, decoded: list[_Decoded], inbox: Inbox, *, isolate: bool
     ) -> _Outcome:
         outcome = _Outcome()
-        done = await inbox.already_processed(
-            session, ((d.envelope.source, d.envelope.id) for d in decoded)
-        )
+        keys = [(d.envelope.source, d.envelope.id) for d in decoded]
+        if isolate:
+            # Each event's inbox row is written in its own savepoint with its effect, so an
+            # event set aside for the dead-letter topic is not marked as processed.
+            done = await inbox.already_processed(session, keys)
+        else:
+            # Claimed up front in one statement; if the batch breaks a rule, its savepoint
+            # takes the claims back with everything else.
+            claimed = await inbox.claim(session, keys)
+            done = set(keys) - claimed
         fresh: list[_Decoded] = []
         for item in decoded:
             key = (item.envelope.source, item.envelope.id)
@@ -278,8 +286,6 @@ class BatchConsumer:
                     item.envelope.id,
                     extra={"event_type": item.envelope.type, "ce_id": item.envelope.id},
                 )
-        if not isolate:
-            await inbox.record_many(session, [(i.envelope.source, i.envelope.id) for i in applied])
         return outcome
 
     def _observe(self, outcome: _Outcome, dead_letters: bool) -> None:

@@ -164,7 +164,7 @@ def create_http_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
-    app.middleware("http")(runtime.metrics.http_middleware)
+    app.add_middleware(runtime.metrics.http_middleware)
     app.include_router(health_router(runtime))
     app.include_router(contract_router())
     if runtime.relay is not None:
@@ -209,7 +209,11 @@ def create_http_app(
     return app
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+# a hop per request for what is a dictionary lookup.
+
+
+async def runtime_of(request: Request) -> ServiceRuntime:
     """FastAPI dependency: the runtime of the service serving this request."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -222,6 +226,14 @@ def actor_of(request: Request) -> str:
     if principal is ANONYMOUS:
         return request.headers.get("x-actor", "anonymous")[:100]
     return principal.subject
+
+
+async def current_actor(request: Request) -> str:
+    return actor_of(request)
+
+
+async def if_match_version(request: Request) -> int | None:
+    return expected_version(request)
 
 
 def province_scope(request: Request, permission: str) -> str | None:

@@ -12,12 +12,15 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    any_,
+    bindparam,
     insert,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, insert_new
 
 EventKey = tuple[str, str]  # (ce_source, ce_id)
 
@@ -57,19 +60,27 @@ class Inbox:
         if not keys:
             return set()
         c = (await self.table_for(session)).c
+        event_ids = list({event_id for _, event_id in keys})
+        if session.bind.dialect.name == "postgresql":
+            # One array parameter: the same statement text for any batch size, prepared once.
+            matches = c.event_id == any_(bindparam("event_ids", event_ids, type_=ARRAY(String)))
+        else:
+            matches = c.event_id.in_(event_ids)
         rows = await session.execute(
-            select(c.source, c.event_id).where(
-                c.handler == self.handler, c.event_id.in_({event_id for _, event_id in keys})
-            )
+            select(c.source, c.event_id).where(c.handler == self.handler, matches)
         )
         return {(source, event_id) for source, event_id in rows}
 
-    async def record_many(self, session: AsyncSession, keys: list[EventKey]) -> None:
-        if not keys:
-            return
+    async def claim(self, session: AsyncSession, keys: list[EventKey]) -> set[EventKey]:
+        """Record ``keys`` as processed; returns those that were not already (the rest are
+        redeliveries). In the caller's transaction, with the effects of the claimed events."""
+        fresh = list(dict.fromkeys(keys))
+        if not fresh:
+            return set()
         now = datetime.now(UTC)
-        await session.execute(
-            insert(await self.table_for(session)),
+        inserted = await insert_new(
+            session,
+            await self.table_for(session),
             [
                 {
                     "handler": self.handler,
@@ -77,9 +88,11 @@ class Inbox:
                     "source": source,
                     "processed_at": now,
                 }
-                for source, event_id in keys
+                for source, event_id in fresh
             ],
+            ["handler", "event_id", "source"],
         )
+        return {(source, event_id) for _, event_id, source in inserted}
 
     async def record(self, session: AsyncSession, key: EventKey) -> None:
         source, event_id = key

@@ -4,12 +4,11 @@ process in tests, and each must report only its own figures)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
 
@@ -106,13 +105,31 @@ class ServiceMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def http_middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        path = route_template(request)
-        if path not in ("/metrics", "/healthz"):
-            self.http_requests.labels(request.method, path, str(response.status_code)).inc()
-            self.http_seconds.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    def http_middleware(self, app: ASGIApp) -> ASGIApp:
+        """Counts and times each request by route template. Plain ASGI, not Starlette's
+        ``BaseHTTPMiddleware``, which costs a task and a stream per request."""
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = 500
+
+            async def send_with_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_status)
+            finally:
+                path = route_template(Request(scope))
+                if path not in ("/metrics", "/healthz"):
+                    self.http_requests.labels(scope["method"], path, str(status)).inc()
+                    self.http_seconds.labels(scope["method"], path).observe(
+                        time.perf_counter() - started
+                    )
+
+        return measured

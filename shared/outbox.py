@@ -31,14 +31,13 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    insert,
     select,
     text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import UtcDateTime, is_sqlite
+from shared.db import UtcDateTime, insert_many, is_sqlite
 from shared.envelope import OutgoingMessage, encode
 from shared.errors import retry_delay
 from shared.events.base import Event
@@ -91,8 +90,9 @@ class Outbox:
         messages = [
             encode(e, source=self.source, time=now, extra_headers=trace_headers) for e in events
         ]
-        await session.execute(
-            insert(self.table),
+        await insert_many(
+            session,
+            self.table,
             [
                 {
                     "event_id": m.event_id,

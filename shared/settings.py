@@ -37,6 +37,10 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = False
     session_timeout_ms: int = 2000
     heartbeat_interval_ms: int = 400
+    # How long a fetch waits for data before returning empty. Kafka's 500 ms default is the
+    # floor of command-to-report latency on a broker that doesn't answer a waiting fetch as
+    # soon as data arrives (the embedded one); an empty fetch costs little.
+    fetch_max_wait_ms: int = 50
     topic_partitions: int = 4
     topic_replication_factor: int = 1
     security_protocol: Literal["PLAINTEXT", "SASL_SSL", "SASL_PLAINTEXT", "SSL"] = "PLAINTEXT"

@@ -22,16 +22,16 @@ from shared import db
 from shared.errors import DomainError, NotFound
 from shared.events.registry import RangeFigure
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus, SizeClass
-from shared.http import actor_of, expected_version, province_scope, runtime_of
+from shared.http import current_actor, expected_version, province_scope, runtime_of
 from shared.runtime import ServiceRuntime
 
 router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-Actor = Annotated[str, Depends(actor_of)]
+Actor = Annotated[str, Depends(current_actor)]
 WRITE_ENTERPRISES = "enterprises:write"
 
 
-def enterprise_scope(request: Request) -> str | None:
+async def enterprise_scope(request: Request) -> str | None:
     return province_scope(request, WRITE_ENTERPRISES)
 
 

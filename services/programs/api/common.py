@@ -8,13 +8,13 @@ from fastapi import Depends, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.http import actor_of, expected_version, runtime_of
+from shared.http import current_actor, if_match_version, runtime_of
 from shared.idempotency import Command
 from shared.runtime import ServiceRuntime
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-Actor = Annotated[str, Depends(actor_of)]
-IfMatch = Annotated[int | None, Depends(expected_version)]
+Actor = Annotated[str, Depends(current_actor)]
+IfMatch = Annotated[int | None, Depends(if_match_version)]
 
 MAX_IDR = 10**15  # Rp1 quadrillion: far above any pagu, well inside BIGINT
 

@@ -25,6 +25,7 @@ from services.registry.domain import (
     OwnerContact,
     Sentra,
 )
+from shared.db import insert_many
 from shared.errors import Conflict
 from shared.events.registry import SentraOutcomeReported
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus, SizeClass
@@ -165,8 +166,10 @@ class EnterpriseRepository:
         if not enterprises:
             return
         try:
-            await self.session.execute(
-                insert(EnterpriseRow), [_enterprise_values(e) for e in enterprises]
+            await insert_many(
+                self.session,
+                EnterpriseRow.__table__,  # type: ignore[attr-defined]
+                [_enterprise_values(e) for e in enterprises],
             )
         except IntegrityError as exc:
             raise Conflict("NIB is already registered", field="nib") from exc
@@ -176,10 +179,14 @@ class EnterpriseRepository:
             if any(vars(e.details.owner).values())
         ]
         if owners:
-            await self.session.execute(insert(OwnerRow), owners)
+            await insert_many(self.session, OwnerRow.__table__, owners)  # type: ignore[attr-defined]
         certificates = [_certificate_values(e.nib, c) for e in enterprises for c in e.certificates]
         if certificates:
-            await self.session.execute(insert(CertificateRow), certificates)
+            await insert_many(
+                self.session,
+                CertificateRow.__table__,  # type: ignore[attr-defined]
+                certificates,
+            )
         for e in enterprises:
             self._loaded[e.nib] = (e.version, {c.certificate_id for c in e.certificates})
 
