@@ -6,13 +6,24 @@ and its tables never mix with another service's even when tests run several in o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, Table, bindparam, event, func, select, text
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
@@ -114,6 +125,19 @@ def _dialect_insert(session: AsyncSession, table: Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+def any_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so the statement
+    is compiled and prepared once rather than once per number of values."""
+    values = list(values)
+    if session.bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+# Below this many rows, building the unnest() statement costs more than it saves.
+UNNEST_FROM_ROWS = 8
+
+
 def _bulk_insert(
     session: AsyncSession, table: Table, rows: list[dict[str, Any]]
 ) -> tuple[Any, list[dict[str, Any]] | None]:
@@ -128,8 +152,10 @@ def _bulk_insert(
     statement = _dialect_insert(session, table)
     names = list(rows[0])
     columns = [table.c[name] for name in names]
-    if session.bind.dialect.name != "postgresql" or any(
-        isinstance(column.type, ARRAY) for column in columns
+    if (
+        len(rows) < UNNEST_FROM_ROWS
+        or session.bind.dialect.name != "postgresql"
+        or any(isinstance(column.type, ARRAY) for column in columns)
     ):
         return statement, rows
     arrays = [

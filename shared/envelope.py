@@ -14,13 +14,14 @@ we read what it writes.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from shared.events.base import Event
 
@@ -132,7 +133,7 @@ def decode(
         if time.tzinfo is None:
             raise EnvelopeError("headers: ce_time has no time zone offset")
     try:
-        data = json.loads(value or b"")
+        data = orjson.loads(value or b"")
     except (ValueError, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"value: not JSON ({exc})") from exc
     if not isinstance(data, dict):

@@ -12,15 +12,12 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    any_,
-    bindparam,
     insert,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import UtcDateTime, insert_new
+from shared.db import UtcDateTime, any_of, insert_new
 
 EventKey = tuple[str, str]  # (ce_source, ce_id)
 
@@ -60,14 +57,11 @@ class Inbox:
         if not keys:
             return set()
         c = (await self.table_for(session)).c
-        event_ids = list({event_id for _, event_id in keys})
-        if session.bind.dialect.name == "postgresql":
-            # One array parameter: the same statement text for any batch size, prepared once.
-            matches = c.event_id == any_(bindparam("event_ids", event_ids, type_=ARRAY(String)))
-        else:
-            matches = c.event_id.in_(event_ids)
+        event_ids = {event_id for _, event_id in keys}
         rows = await session.execute(
-            select(c.source, c.event_id).where(c.handler == self.handler, matches)
+            select(c.source, c.event_id).where(
+                c.handler == self.handler, any_of(session, c.event_id, event_ids)
+            )
         )
         return {(source, event_id) for source, event_id in rows}
 

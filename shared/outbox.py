@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from opentelemetry import trace
 from sqlalchemy import (
     BigInteger,
@@ -99,7 +99,7 @@ class Outbox:
                     "topic": m.topic,
                     "key": m.key,
                     "ce_type": m.ce_type,
-                    "headers": json.dumps(m.headers),
+                    "headers": orjson.dumps(m.headers).decode(),
                     "payload": m.value,
                     "created_at": now,
                 }
@@ -182,7 +182,7 @@ class OutboxRelay:
                 PendingMessage(
                     id=row.id,
                     message=OutgoingMessage(
-                        row.topic, row.key, row.payload, json.loads(row.headers)
+                        row.topic, row.key, row.payload, orjson.loads(row.headers)
                     ),
                     created_at=row.created_at,
                 )

@@ -25,7 +25,7 @@ from services.registry.domain import (
     OwnerContact,
     Sentra,
 )
-from shared.db import insert_many
+from shared.db import any_of, insert_many
 from shared.errors import Conflict
 from shared.events.registry import SentraOutcomeReported
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus, SizeClass
@@ -154,9 +154,8 @@ class EnterpriseRepository:
         return [e for e in found if e is not None]
 
     async def existing(self, nibs: Iterable[str]) -> set[str]:
-        rows = await self.session.execute(
-            select(EnterpriseRow.nib).where(EnterpriseRow.nib.in_(list(nibs)))  # type: ignore[attr-defined]
-        )
+        nib = EnterpriseRow.__table__.c.nib  # type: ignore[attr-defined]
+        rows = await self.session.execute(select(nib).where(any_of(self.session, nib, nibs)))
         return set(rows.scalars())
 
     async def add(self, enterprise: Enterprise) -> None:
