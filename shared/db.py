@@ -65,6 +65,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    # Plan each execution with its parameters rather than once per prepared statement: a plan
+    # cached while a table was still empty (the first minutes of a national import) scans the
+    # whole table for ever after, and the lookups by key then grow with the table.
+    kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     return create_async_engine(url, **kwargs)
 
 
