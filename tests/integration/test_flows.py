@@ -91,8 +91,13 @@ async def register(
             "owner": PII,
         },
     )
+    # Each consumer applies the registration in its own time: wait for both that act on it.
     await eventually(
         lambda: platform.programs.get(f"/api/v1/enterprise-replica/{nib}"),
+        lambda r: r.status_code == 200,
+    )
+    await eventually(
+        lambda: platform.partnerships.get(f"/api/v1/enterprises/{nib}/readiness"),
         lambda r: r.status_code == 200,
     )
 
