@@ -54,17 +54,20 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    if is_sqlite(url):
+def create_engine(
+    url: str, *, pool_size: int = 16, max_overflow: int = 4, **kwargs: Any
+) -> AsyncEngine:
+    if is_sqlite(url):  # SQLite: one writer at a time, so the default small pool
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _make_sqlite_transactional(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    # No ping before each checkout (a round trip per transaction): a connection found dead in
+    # use fails that one transaction (503 to a caller, a retry for a consumer) and SQLAlchemy
+    # then discards every connection opened before it, so the pool recovers in one go.
     # Plan each execution with its parameters rather than once per prepared statement: a plan
     # cached while a table was still empty (the first minutes of a national import) scans the
     # whole table for ever after, and the lookups by key then grow with the table.

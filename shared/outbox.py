@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 from opentelemetry import trace
@@ -165,36 +166,50 @@ class OutboxRelay:
         self.outbox.committed.set()
 
     async def publish_pending(self) -> int:
+        """Publish the oldest unpublished rows; marked published only if the broker took them.
+
+        One statement takes the advisory lock, picks the batch and marks it; the transaction
+        stays open while the batch is sent and rolls back if sending fails, so a row is marked
+        only once it is on the broker, and a crash in between sends it again (consumers skip it
+        by its ``ce_id``).
+        """
         async with self.sessions() as session, session.begin():
-            if not await self._lock(session):
-                return 0
-            rows = (
-                await session.execute(
-                    select(self.table)
-                    .where(self.table.c.published_at.is_(None))
-                    .order_by(self.table.c.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
+            rows = (await session.execute(self._claim_batch(session))).all()
             if not rows:
                 return 0
-            pending = [
-                PendingMessage(
-                    id=row.id,
-                    message=OutgoingMessage(
-                        row.topic, row.key, row.payload, orjson.loads(row.headers)
-                    ),
-                    created_at=row.created_at,
-                )
-                for row in rows
-            ]
-            await self.publish(pending)
-            await session.execute(
-                update(self.table)
-                .where(self.table.c.id.in_([p.id for p in pending]))
-                .values(published_at=datetime.now(UTC))
+            pending = sorted(
+                (
+                    PendingMessage(
+                        id=row.id,
+                        message=OutgoingMessage(
+                            row.topic, row.key, row.payload, orjson.loads(row.headers)
+                        ),
+                        created_at=row.created_at,
+                    )
+                    for row in rows
+                ),
+                key=lambda p: p.id,
             )
+            await self.publish(pending)
         return len(pending)
+
+    def _claim_batch(self, session: AsyncSession) -> Any:
+        t = self.table
+        batch = select(t.c.id).where(t.c.published_at.is_(None))
+        if not is_sqlite(str(session.bind.url)):  # SQLite has one writer at a time already
+            # an uncorrelated scalar subquery: PostgreSQL evaluates it once, before the scan
+            batch = batch.where(
+                select(func.pg_try_advisory_xact_lock(self.lock_key)).scalar_subquery()
+            )
+        batch = batch.order_by(t.c.id).limit(self.batch_size)
+        return (
+            update(t)
+            # again on the row itself: a relay that held the lock just before may have
+            # marked it after this statement's snapshot was taken
+            .where(t.c.id.in_(batch.scalar_subquery()), t.c.published_at.is_(None))
+            .values(published_at=datetime.now(UTC))
+            .returning(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.headers, t.c.created_at)
+        )
 
     async def republish(self, since: datetime, until: datetime) -> int:
         """Publish again the events written in [since, until) (same ``ce_id``: consumers that
@@ -226,12 +241,6 @@ class OutboxRelay:
             oldest = oldest.replace(tzinfo=UTC)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
         return int(count), age
-
-    async def _lock(self, session: AsyncSession) -> bool:
-        if is_sqlite(str(session.bind.url)):  # one writer at a time: SQLite locks the file
-            return True
-        acquired = await session.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key)))
-        return bool(acquired)
 
     async def _wait_for_commit(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -57,7 +57,11 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(self.name)
         self.provider = tracer_provider(self.name, settings.telemetry, span_processors)
         self.tracer = self.provider.get_tracer(f"ikm.{self.name}")
-        self.engine = db.create_engine(settings.resolved_database_url)
+        self.engine = db.create_engine(
+            settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         instrument_engine(self.engine, self.provider)
         self.sessions = db.session_factory(self.engine)
         self.broker = make_broker(

@@ -68,6 +68,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     database_url: str | None = None
+    # PostgreSQL connections kept open, and how many more a burst may open (closed after use:
+    # opening one costs more than waiting for one). Four services at 16 + 4 stay within
+    # PostgreSQL's default of 100 connections.
+    database_pool_size: int = 16
+    database_max_overflow: int = 4
     host: str = "127.0.0.1"
     port: int | None = None
     consumer_group: str | None = None

@@ -60,8 +60,6 @@ async def register_enterprise(
         claimed_size_class=claimed_size_class,
         actor=actor,
     )
-    if await enterprises.existing([nib]):
-        raise Conflict(f"NIB {nib} is already registered", field="nib")
     await enterprises.add(enterprise)
     await uow.record(registered)
     log.info(
@@ -112,9 +110,9 @@ async def register_many(
             rejected.append(RejectedRow(row.line, row.nib, invalid.problems))
         except DomainError as problem:
             rejected.append(RejectedRow(row.line, row.nib, [problem]))
-    already = await enterprises.existing(accepted)
+    inserted = await enterprises.add_many([enterprise for enterprise, _ in accepted.values()])
     for row in rows:
-        if row.nib in already and row.nib in accepted:
+        if row.nib in accepted and row.nib not in inserted:
             del accepted[row.nib]
             rejected.append(
                 RejectedRow(
@@ -123,7 +121,6 @@ async def register_many(
                     [Conflict(f"NIB {row.nib} is already registered", field="nib")],
                 )
             )
-    await enterprises.add_many([enterprise for enterprise, _ in accepted.values()])
     await uow.record(*(event for _, event in accepted.values()))  # type: ignore[misc]
     rejected.sort(key=lambda r: r.line)
     return list(accepted), rejected

@@ -59,16 +59,15 @@ class Kpi(BaseModel):
 
 async def _freshness(runtime: ServiceRuntime, session: Any, models: ReadModels) -> Freshness:
     lag = runtime.consumers[0].lag() if runtime.consumers else {}
+    positions = await queries.positions(session, models)
     partitions = [
         PartitionPosition(
             **{k: p[k] for k in ("topic", "partition", "next_offset")},
             lag=lag.get((p["topic"], p["partition"])),
         )
-        for p in await queries.positions(session, models)
+        for p in positions
     ]
-    times = [
-        p["last_event_at"] for p in await queries.positions(session, models) if p["last_event_at"]
-    ]
+    times = [p["last_event_at"] for p in positions if p["last_event_at"]]
     return Freshness(
         as_of_event_time=max(times) if times else None,
         generation=models.generation,
@@ -194,7 +193,11 @@ async def enterprises(
         rows = await queries.enterprise_totals(
             session, models, GROUPS[group_by], province_code=province_code
         )
-        national = await queries.national_enterprises(session, models)
+        national = (
+            sum(r["enterprises"] for r in rows)
+            if province_code is None
+            else await queries.national_enterprises(session, models)
+        )
         figures = await queries.references(session)
         national_totals = (
             await queries.enterprise_totals(session, models, "province_code") if figures else []

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import and_, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.adapters.tables import (
@@ -25,7 +24,7 @@ from services.registry.domain import (
     OwnerContact,
     Sentra,
 )
-from shared.db import any_of, insert_many
+from shared.db import insert_many, insert_new
 from shared.errors import Conflict
 from shared.events.registry import SentraOutcomeReported
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus, SizeClass
@@ -153,25 +152,24 @@ class EnterpriseRepository:
         found = [await self.get(nib) for nib in dict.fromkeys(nibs)]
         return [e for e in found if e is not None]
 
-    async def existing(self, nibs: Iterable[str]) -> set[str]:
-        nib = EnterpriseRow.__table__.c.nib  # type: ignore[attr-defined]
-        rows = await self.session.execute(select(nib).where(any_of(self.session, nib, nibs)))
-        return set(rows.scalars())
-
     async def add(self, enterprise: Enterprise) -> None:
-        await self.add_many([enterprise])
+        if not await self.add_many([enterprise]):
+            raise Conflict(f"NIB {enterprise.nib} is already registered", field="nib")
 
-    async def add_many(self, enterprises: Sequence[Enterprise]) -> None:
+    async def add_many(self, enterprises: Sequence[Enterprise]) -> set[str]:
+        """Insert the enterprises whose NIB is not registered yet; the NIBs inserted."""
         if not enterprises:
-            return
-        try:
-            await insert_many(
+            return set()
+        inserted = {
+            nib
+            for (nib,) in await insert_new(
                 self.session,
                 EnterpriseRow.__table__,  # type: ignore[attr-defined]
                 [_enterprise_values(e) for e in enterprises],
+                keys=["nib"],
             )
-        except IntegrityError as exc:
-            raise Conflict("NIB is already registered", field="nib") from exc
+        }
+        enterprises = [e for e in enterprises if e.nib in inserted]
         owners = [
             {"nib": e.nib, **vars(e.details.owner)}
             for e in enterprises
@@ -188,6 +186,7 @@ class EnterpriseRepository:
             )
         for e in enterprises:
             self._loaded[e.nib] = (e.version, {c.certificate_id for c in e.certificates})
+        return inserted
 
     async def save(self, enterprise: Enterprise) -> None:
         """Write back a loaded enterprise; fails with Conflict if someone else saved it first."""
