@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
 
 from services.registry.adapters.tables import TABLES
@@ -16,7 +18,7 @@ from shared import db
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
 from shared.kafka import KafkaPublisher, make_producer
-from shared.outbox import Outbox, OutboxRelay
+from shared.outbox import Outbox, OutboxRelay, PendingMessage
 from shared.settings import KafkaSettings
 from tests.support.kafka import wait_for_records
 from tests.support.platform import Databases, service_settings
@@ -111,3 +113,55 @@ async def test_republishing_a_window_sends_the_same_events_again(
         records = await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 4)
     assert len(records) == 4
     assert len({dict(r.headers)["ce_id"] for r in records}) == 2
+
+
+async def test_a_batch_the_broker_refuses_stays_unpublished_and_goes_out_next_time(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    engine = db.create_engine(settings.resolved_database_url)
+    sessions = db.session_factory(engine)
+    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    profile = EnterpriseProfile(name="CV Uji", province_code="35", kbli="24202")
+    async with db.transaction(sessions) as session:
+        await outbox.add(
+            session,
+            [
+                EnterpriseUpdated(
+                    nib=key,
+                    version=1,
+                    changed_fields=["name"],
+                    profile=profile,
+                    updated_at=datetime.now(UTC),
+                )
+                for key in KEYS
+            ],
+        )
+    sent: list[PendingMessage] = []
+    refuse = True
+
+    async def publish(batch: Sequence[PendingMessage]) -> None:
+        if refuse:
+            raise KafkaConnectionError("broker away")
+        sent.extend(batch)
+
+    relay = OutboxRelay(
+        outbox=outbox,
+        sessions=sessions,
+        publish=publish,
+        lock_name="ikm-registry-outbox",
+        tracer=trace.get_tracer("test"),
+        batch_size=4,
+    )
+    try:
+        with pytest.raises(KafkaConnectionError):
+            await relay.publish_pending()
+        assert (await relay.backlog())[0] == len(KEYS)  # nothing marked published
+        refuse = False
+        while await relay.publish_pending():
+            pass
+        assert (await relay.backlog())[0] == 0
+    finally:
+        await engine.dispose()
+    assert [json.loads(p.message.value)["nib"] for p in sent] == KEYS
+    assert [p.id for p in sent] == sorted(p.id for p in sent)
