@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -238,18 +240,23 @@ async def reporting_total(client: aiohttp.ClientSession, url: str) -> int:
         return int((await answer.json())["total"]["enterprises"])
 
 
+def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
 # --- 2. the pipeline -------------------------------------------------------------------------
 
 
 async def pipeline(p: Platform, count: int, batch: int, senders: int) -> dict[str, Any]:
-    rows = list(enterprises(count))
-    chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    # Generated as they are sent: a national register held in memory would take gigabytes.
+    chunks = _chunks(enterprises(count), batch)
     done_at: dict[str, float] = {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as client:
         started = time.perf_counter()
 
-        async def send(mine: list[list[dict[str, Any]]]) -> None:
-            for chunk in mine:
+        async def send() -> None:
+            for chunk in chunks:  # the senders take turns on one generator
                 async with client.post(
                     f"{p.url('registry')}/api/v1/enterprises/bulk", json={"rows": chunk}
                 ) as answer:
@@ -258,10 +265,11 @@ async def pipeline(p: Platform, count: int, batch: int, senders: int) -> dict[st
                 if rejected:
                     raise RuntimeError(rejected[:3])
 
-        await asyncio.gather(*(send(chunks[i::senders]) for i in range(senders)))
+        await asyncio.gather(*(send() for _ in range(senders)))
         done_at["registry_api"] = time.perf_counter() - started
         while len(done_at) < 5:
-            status = (await client.get(f"{p.url('registry')}/status")).json()
+            async with client.get(f"{p.url('registry')}/status") as answer:
+                status = await answer.json()
             if "registry_outbox" not in done_at and status["outbox"]["backlog"] == 0:
                 done_at["registry_outbox"] = time.perf_counter() - started
             for service in ("programs", "partnerships"):
@@ -376,7 +384,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         await ensure_topics(kafka, [*all_topic_names(), RAW_TOPIC])
         sample = next(enterprises(1))
-        raw = await raw_baseline(broker.bootstrap_servers, args.enterprises, 1100)
+        raw = await raw_baseline(
+            broker.bootstrap_servers, args.raw_messages or args.enterprises, 1100
+        )
         p = Platform(broker.bootstrap_servers, work)
         await p.create_databases()
         try:
@@ -435,6 +445,13 @@ def report(result: dict[str, Any]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Benchmark the IKM Platform")
     parser.add_argument("--enterprises", type=int, default=100_000)
+    parser.add_argument(
+        "--raw-messages",
+        type=int,
+        default=None,
+        help="messages for the raw baseline (default: as many as enterprises; the broker keeps "
+        "them all in memory, so a national-size run may take fewer)",
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--rate", type=float, default=200)

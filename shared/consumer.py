@@ -162,7 +162,10 @@ class BatchConsumer:
             decoder=_undecoded,
         )(self._on_batch)
 
-    async def _on_batch(self, msg: KafkaMessage) -> None:
+    async def _on_batch(self) -> None:
+        # Taken from the context rather than as an annotated parameter: FastStream resolves
+        # such a parameter in a worker thread, a thread hop per batch.
+        msg: KafkaMessage = self.broker.context.get_local("message")
         records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
         try:
             async with self.pause:
