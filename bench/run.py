@@ -257,11 +257,16 @@ async def pipeline(p: Platform, count: int, batch: int, senders: int) -> dict[st
 
         async def send() -> None:
             for chunk in chunks:  # the senders take turns on one generator
-                async with client.post(
-                    f"{p.url('registry')}/api/v1/enterprises/bulk", json={"rows": chunk}
-                ) as answer:
-                    answer.raise_for_status()
-                    rejected = (await answer.json())["rejected"]
+                while True:  # a 503 (the relay is behind) wrote nothing: send it again
+                    async with client.post(
+                        f"{p.url('registry')}/api/v1/enterprises/bulk", json={"rows": chunk}
+                    ) as answer:
+                        if answer.status == 503:
+                            await asyncio.sleep(float(answer.headers.get("Retry-After", "5")))
+                            continue
+                        answer.raise_for_status()
+                        rejected = (await answer.json())["rejected"]
+                        break
                 if rejected:
                     raise RuntimeError(rejected[:3])
 

@@ -7,6 +7,7 @@ and the batch, so re-running an interrupted import gives the same answers, not d
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import json
@@ -125,13 +126,11 @@ async def import_enterprises(
             else:
                 payload.append({**row, "line": line})
         if payload:
-            response = await client.post(
-                "/api/v1/enterprises/bulk",
-                json={"rows": payload},
-                headers={**(headers or {}), "Idempotency-Key": f"import-{file_key}-{batch_number}"},
-                timeout=120,
+            response = await _post_batch(
+                client,
+                payload,
+                {**(headers or {}), "Idempotency-Key": f"import-{file_key}-{batch_number}"},
             )
-            response.raise_for_status()
             answer = response.json()
             result.accepted += answer["accepted"]
             result.rejected.extend(
@@ -149,6 +148,25 @@ async def import_enterprises(
             on_progress(result)
     result.rejected.sort(key=lambda r: r.line)
     return result
+
+
+# A 503 says the platform is behind (or a backing service is away) and nothing was written;
+# the batch is sent again after Retry-After under the same Idempotency-Key.
+BUSY_RETRIES = 60
+
+
+async def _post_batch(
+    client: httpx.AsyncClient, payload: list[dict[str, Any]], headers: dict[str, str]
+) -> httpx.Response:
+    for _ in range(BUSY_RETRIES):
+        response = await client.post(
+            "/api/v1/enterprises/bulk", json={"rows": payload}, headers=headers, timeout=120
+        )
+        if response.status_code != 503:
+            break
+        await asyncio.sleep(float(response.headers.get("Retry-After", "5")))
+    response.raise_for_status()
+    return response
 
 
 def write_report(result: ImportResult, path: Path) -> None:

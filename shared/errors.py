@@ -41,6 +41,15 @@ class Conflict(DomainError):
     """The command conflicts with the current state (duplicate, stale version, wrong state)."""
 
 
+class Busy(Exception):
+    """The platform is behind on work already accepted; the caller should retry later."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,

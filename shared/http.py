@@ -13,7 +13,15 @@ from sqlalchemy.exc import DBAPIError
 
 from shared import contracts
 from shared.auth import ANONYMOUS, AccessPolicy, principal_of
-from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, is_transient
+from shared.errors import (
+    Busy,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    is_transient,
+)
 from shared.metrics import PROMETHEUS_CONTENT_TYPE, route_template
 from shared.runtime import ServiceRuntime
 from shared.telemetry import instrument_fastapi
@@ -200,6 +208,14 @@ def create_http_app(
                 ]
             },
             headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Busy)
+    async def busy(_request: Request, exc: Busy) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": [{"loc": [], "msg": exc.message, "type": "busy"}]},
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
 
     for infrastructure_error in (DBAPIError, OSError, KafkaError):

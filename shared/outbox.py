@@ -242,6 +242,18 @@ class OutboxRelay:
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
         return int(count), age
 
+    async def backlog_exceeds(self, limit: int) -> bool:
+        """Whether more than ``limit`` rows wait to be published (reads at most limit + 1)."""
+        waiting = (
+            select(self.table.c.id)
+            .where(self.table.c.published_at.is_(None))
+            .limit(limit + 1)
+            .subquery()
+        )
+        async with self.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(waiting))
+        return int(count or 0) > limit
+
     async def _wait_for_commit(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.outbox.committed.wait(), self.poll_interval_s)

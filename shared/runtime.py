@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import db, idempotency
 from shared.auth import Authenticator
 from shared.consumer import BatchConsumer, EventRoutes
-from shared.errors import Conflict
+from shared.errors import Busy, Conflict
 from shared.events.topics import Topic, all_topic_names
 from shared.idempotency import Command
 from shared.inbox import Inbox, TableResolver
@@ -157,6 +157,21 @@ class ServiceRuntime:
             except IntegrityError as exc:  # the same key, sent twice at once
                 raise Conflict("a request with this Idempotency-Key is in progress; retry") from exc
             yield Command(uow, _table=table, _scope=scope, _key=key)
+
+    async def outbox_room(self) -> None:
+        """Wait until the outbox backlog is within ``relay_max_backlog``; Busy if it stays over
+        for ``relay_max_wait_s`` (the broker is away, or the import outruns the relay)."""
+        if self.relay is None:
+            return
+        limit = self.settings.relay_max_backlog
+        deadline = asyncio.get_running_loop().time() + self.settings.relay_max_wait_s
+        while await self.relay.backlog_exceeds(limit):
+            if asyncio.get_running_loop().time() > deadline:
+                raise Busy(
+                    f"more than {limit} events are still waiting to be published; "
+                    "nothing was changed, retry later"
+                )
+            await asyncio.sleep(0.05)
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, all_topic_names())

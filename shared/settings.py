@@ -79,6 +79,11 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = 500
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 1.0
+    # Backpressure: a bulk command waits while more events than this wait in the outbox (so
+    # an import cannot run ahead of what the other services have seen), and answers 503 with
+    # Retry-After if the relay has not caught up within the wait.
+    relay_max_backlog: int = 20_000
+    relay_max_wait_s: float = 30.0
 
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -280,7 +280,11 @@ class BulkOut(BaseModel):
 async def register_enterprises_in_bulk(
     body: BulkIn, request: Request, runtime: Runtime, actor: Actor, scope: Scope
 ) -> JSONResponse:
-    """Register up to 1000 enterprises; bad rows are reported with their reasons, good ones kept."""
+    """Register up to 1000 enterprises; bad rows are reported with their reasons, good ones kept.
+
+    Waits while the events of earlier imports are still being published; 503 with Retry-After
+    if that takes too long."""
+    await runtime.outbox_room()
     rows: list[handlers.ImportRow] = []
     malformed: list[RejectedRowOut] = []
     for index, raw in enumerate(body.rows, start=1):

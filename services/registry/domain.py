@@ -211,7 +211,7 @@ def validate_details(details: EnterpriseDetails, on: date) -> EnterpriseDetails:
         problems.append(DomainError("owner email is not an e-mail address", field="owner.email"))
     if problems:
         raise InvalidInput(problems)
-    return replace(details, name=name)
+    return details if name == details.name else replace(details, name=name)
 
 
 def derive_size_class(details: EnterpriseDetails, regime_name: str) -> tuple[SizeClass | None, str]:

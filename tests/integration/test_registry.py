@@ -489,3 +489,32 @@ async def test_database_outage_answers_503_and_writes_nothing(
             assert accepted.status_code == 201, accepted.text
     finally:
         await proxy.stop()
+
+
+async def test_a_bulk_import_waits_for_the_relay_and_answers_503_when_it_stays_behind(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    settings = settings.model_copy(update={"relay_max_backlog": 5, "relay_max_wait_s": 0.5})
+    app = create_app(settings)
+    async with running(app) as registry:
+        relay = app.state.runtime.relay
+        relay.stop()  # nothing publishes: the backlog stays
+        first = [enterprise(a_nib()) for _ in range(10)]
+        answer = await registry.post("/api/v1/enterprises/bulk", json={"rows": first})
+        assert answer.status_code == 200 and answer.json()["accepted"] == 10
+
+        late = [enterprise(a_nib()) for _ in range(3)]
+        answer = await registry.post("/api/v1/enterprises/bulk", json={"rows": late})
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.json()["detail"][0]["type"] == "busy"
+        assert (await registry.get(f"/api/v1/enterprises/{late[0]['nib']}")).status_code == 404
+
+        while await relay.publish_pending():
+            pass
+        answer = await registry.post("/api/v1/enterprises/bulk", json={"rows": late})
+        assert answer.status_code == 200 and answer.json()["accepted"] == 3
+    records = await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 10)
+    nibs = {json.loads(r.value)["nib"] for r in records}
+    assert {row["nib"] for row in first} <= nibs
