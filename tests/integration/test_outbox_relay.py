@@ -29,6 +29,21 @@ KEYS = [f"91200000000{i:02d}" for i in range(10)]
 VERSIONS = 30
 
 
+def updates(version: int) -> list[EnterpriseUpdated]:
+    """One EnterpriseUpdated at ``version`` for each of KEYS."""
+    profile = EnterpriseProfile(name="CV Uji", province_code="35", kbli="24202")
+    return [
+        EnterpriseUpdated(
+            nib=key,
+            version=version,
+            changed_fields=["name"],
+            profile=profile,
+            updated_at=datetime.now(UTC),
+        )
+        for key in KEYS
+    ]
+
+
 async def test_two_relays_publish_each_event_once_in_order_per_key(
     kafka: KafkaSettings, databases: Databases, tmp_path: Path
 ) -> None:
@@ -36,22 +51,9 @@ async def test_two_relays_publish_each_event_once_in_order_per_key(
     engine = db.create_engine(settings.resolved_database_url)
     sessions = db.session_factory(engine)
     outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
-    profile = EnterpriseProfile(name="CV Uji", province_code="35", kbli="24202")
     for version in range(1, VERSIONS + 1):
         async with db.transaction(sessions) as session:
-            await outbox.add(
-                session,
-                [
-                    EnterpriseUpdated(
-                        nib=key,
-                        version=version,
-                        changed_fields=["name"],
-                        profile=profile,
-                        updated_at=datetime.now(UTC),
-                    )
-                    for key in KEYS
-                ],
-            )
+            await outbox.add(session, updates(version))
 
     brokers = [make_producer(kafka, client_id=f"relay-{i}") for i in range(2)]
     relays = [
@@ -122,21 +124,8 @@ async def test_a_batch_the_broker_refuses_stays_unpublished_and_goes_out_next_ti
     engine = db.create_engine(settings.resolved_database_url)
     sessions = db.session_factory(engine)
     outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
-    profile = EnterpriseProfile(name="CV Uji", province_code="35", kbli="24202")
     async with db.transaction(sessions) as session:
-        await outbox.add(
-            session,
-            [
-                EnterpriseUpdated(
-                    nib=key,
-                    version=1,
-                    changed_fields=["name"],
-                    profile=profile,
-                    updated_at=datetime.now(UTC),
-                )
-                for key in KEYS
-            ],
-        )
+        await outbox.add(session, updates(1))
     sent: list[PendingMessage] = []
     refuse = True
 
