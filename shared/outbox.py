@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -128,6 +131,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(days=7),
+        straggler_window_s: float = 30.0,
         on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.on_failure = on_failure
@@ -142,6 +146,10 @@ class OutboxRelay:
         self.retention = retention
         self._stopping = asyncio.Event()
         self._last_purge = datetime.min.replace(tzinfo=UTC)
+        self.straggler_window_s = straggler_window_s
+        self._floor = 0
+        self._claimed: deque[tuple[float, int]] = deque()
+        self._last_sweep = -math.inf
 
     async def run(self) -> None:
         failures = 0
@@ -173,8 +181,14 @@ class OutboxRelay:
         only once it is on the broker, and a crash in between sends it again (consumers skip it
         by its ``ce_id``).
         """
+        now = time.monotonic()
+        sweep = now - self._last_sweep >= self.straggler_window_s
         async with self.sessions() as session, session.begin():
-            rows = (await session.execute(self._claim_batch(session))).all()
+            rows = (
+                await session.execute(self._claim_batch(session, 0 if sweep else self._floor))
+            ).all()
+            if sweep:
+                self._last_sweep = now
             if not rows:
                 return 0
             pending = sorted(
@@ -191,11 +205,27 @@ class OutboxRelay:
                 key=lambda p: p.id,
             )
             await self.publish(pending)
+        self._raise_floor(pending[-1].id)
         return len(pending)
 
-    def _claim_batch(self, session: AsyncSession) -> Any:
+    def _raise_floor(self, highest_claimed: int) -> None:
+        """Scan from a floor rather than from the start of the unpublished-rows index.
+
+        The index keeps an entry for every row published since the table was last vacuumed,
+        and a scan from the start steps over all of them: 57 ms a batch after three million
+        rows with autovacuum off. A row with an id below the highest one claimed
+        ``straggler_window_s`` ago was written before that claim; it is either published or
+        belongs to a transaction that has been open for longer than the window. A full scan
+        every window finds those stragglers.
+        """
+        now = time.monotonic()
+        self._claimed.append((now, highest_claimed))
+        while self._claimed and self._claimed[0][0] <= now - self.straggler_window_s:
+            self._floor = max(self._floor, self._claimed.popleft()[1])
+
+    def _claim_batch(self, session: AsyncSession, floor: int) -> Any:
         t = self.table
-        batch = select(t.c.id).where(t.c.published_at.is_(None))
+        batch = select(t.c.id).where(t.c.published_at.is_(None), t.c.id > floor)
         if not is_sqlite(str(session.bind.url)):  # SQLite has one writer at a time already
             # an uncorrelated scalar subquery: PostgreSQL evaluates it once, before the scan
             batch = batch.where(
@@ -224,6 +254,8 @@ class OutboxRelay:
                 )
                 .values(published_at=None)
             )
+        self._floor = 0  # the window's rows lie below it (a replica's relay finds them by sweep)
+        self._claimed.clear()
         self.outbox.committed.set()
         return int(result.rowcount)  # type: ignore[attr-defined]
 

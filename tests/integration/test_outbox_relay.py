@@ -154,3 +154,51 @@ async def test_a_batch_the_broker_refuses_stays_unpublished_and_goes_out_next_ti
         await engine.dispose()
     assert [json.loads(p.message.value)["nib"] for p in sent] == KEYS
     assert [p.id for p in sent] == sorted(p.id for p in sent)
+
+
+async def test_a_row_whose_transaction_outlasts_the_straggler_window_is_still_published(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    engine = db.create_engine(settings.resolved_database_url)
+    sessions = db.session_factory(engine)
+    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    sent: list[PendingMessage] = []
+
+    async def publish(batch: Sequence[PendingMessage]) -> None:
+        sent.extend(batch)
+
+    window_s = 1.0
+    relay = OutboxRelay(
+        outbox=outbox,
+        sessions=sessions,
+        publish=publish,
+        lock_name="ikm-registry-outbox",
+        tracer=trace.get_tracer("test"),
+        straggler_window_s=window_s,
+    )
+
+    async def commit(version: int) -> None:
+        async with db.transaction(sessions) as session:
+            await outbox.add(session, updates(version)[:1])
+
+    def published() -> list[int]:
+        return [json.loads(p.message.value)["version"] for p in sent]
+
+    try:
+        async with sessions() as slow, slow.begin():
+            await outbox.add(slow, updates(1)[:1])  # its id comes first, its commit last
+            await commit(2)
+            assert await relay.publish_pending() == 1
+            await asyncio.sleep(window_s * 1.2)
+            await commit(3)
+            assert await relay.publish_pending() == 1  # the floor now passes version 1's id
+        await commit(4)
+        await asyncio.sleep(window_s * 1.2)  # the next full scan is due
+        while await relay.publish_pending():
+            pass
+        assert (await relay.backlog())[0] == 0
+    finally:
+        await engine.dispose()
+    assert published()[:2] == [2, 3]
+    assert sorted(published()) == [1, 2, 3, 4]
