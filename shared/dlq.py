@@ -7,6 +7,7 @@ original topic. Every consumer group sees it again; those that had applied it sk
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -74,8 +75,14 @@ def dead_letter_topics(only: str | None = None) -> list[str]:
     return [wanted]
 
 
-async def read_dead_letters(settings: KafkaSettings, topics: Iterable[str]) -> list[DeadLetter]:
-    """Every dead letter on ``topics``, read from the start without a consumer group."""
+async def read_dead_letters(
+    settings: KafkaSettings, topics: Iterable[str], *, timeout_s: float = 30
+) -> list[DeadLetter]:
+    """Every dead letter on ``topics``, read from the start without a consumer group.
+
+    Read until each partition's position reaches the highwater mark its fetches report (the
+    broker's "latest" offsets are not to be trusted), not until a poll comes back empty: a
+    large dead letter may take longer than one poll to arrive."""
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **admin_kwargs(settings))  # type: ignore[arg-type]
     await consumer.start()
     try:
@@ -90,11 +97,25 @@ async def read_dead_letters(settings: KafkaSettings, topics: Iterable[str]) -> l
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         letters: list[DeadLetter] = []
-        while batch := await consumer.getmany(timeout_ms=500, max_records=5000):
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
             letters += [_dead_letter(r) for records in batch.values() for r in records]
+            if await _read_to_highwater(consumer, partitions):
+                break
+            if not batch and asyncio.get_running_loop().time() > deadline:
+                break  # a partition that never answered: what was read is all there is
         return sorted(letters, key=lambda d: (d.topic, d.partition, d.offset))
     finally:
         await consumer.stop()
+
+
+async def _read_to_highwater(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is None or await consumer.position(tp) < highwater:
+            return False
+    return True
 
 
 async def redrive(settings: KafkaSettings, letters: Iterable[DeadLetter]) -> int:
