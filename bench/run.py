@@ -406,7 +406,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             }
             print(f"  pipeline: {flow}", flush=True)
             memory = p.peak_rss_mb()
+            cpu_before = p.cpu_seconds(broker)
             latency = await command_latency(p, args.rate, args.latency_seconds)
+            cpu_after = p.cpu_seconds(broker)
+            latency["cpu_ms_per_command"] = {
+                name: round((cpu_after[name] - cpu_before[name]) * 1000 / latency["commands"], 2)
+                for name in cpu_after
+            }
         finally:
             p.stop()
             await p.drop_databases()
@@ -434,6 +440,10 @@ def report(result: dict[str, Any]) -> None:
             f"command → KPI at {latency['rate_per_s']:.0f}/s",
             f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms"
             f" (sent at {latency['achieved_rate_per_s']}/s, {latency['failed']} failed)",
+        ),
+        (
+            "CPU ms per command",
+            ", ".join(f"{k} {v}" for k, v in latency["cpu_ms_per_command"].items()),
         ),
         ("peak RSS (MB)", ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())),
         (
