@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from importlib import resources
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
@@ -29,6 +29,30 @@ def upgrade(settings: ServiceSettings, revision: str = "head") -> None:
     if url.startswith("sqlite"):
         settings.platform.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings), revision)
+
+
+# The outbox is a queue: every row is inserted, updated once when it is published and deleted
+# after the retention window. At PostgreSQL's default (vacuum once a fifth of the table is dead)
+# a table holding a week of a national import carries millions of dead rows and index entries
+# before it is cleaned.
+OUTBOX_AUTOVACUUM = {
+    "autovacuum_vacuum_scale_factor": "0.01",
+    "autovacuum_vacuum_threshold": "1000",
+    "autovacuum_analyze_scale_factor": "0.02",
+}
+
+
+def vacuum_outbox_often() -> None:
+    """For a revision's ``upgrade()``: autovacuum the outbox table often (PostgreSQL only)."""
+    if op.get_bind().dialect.name == "postgresql":
+        settings = ", ".join(f"{name} = {value}" for name, value in OUTBOX_AUTOVACUUM.items())
+        op.execute(f"ALTER TABLE outbox SET ({settings})")
+
+
+def vacuum_outbox_by_default() -> None:
+    """For the same revision's ``downgrade()``."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE outbox RESET ({', '.join(OUTBOX_AUTOVACUUM)})")
 
 
 def _render_item(type_: str, obj: object, _autogen_context: object) -> str | bool:

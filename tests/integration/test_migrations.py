@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import text
 
 from cli.catalog import SERVICES
-from shared import migrations
+from shared import db, migrations
 from shared.settings import PlatformSettings
 from tests.support.platform import Databases
 
 pytestmark = pytest.mark.integration
+
+
+async def outbox_storage_parameters(url: str) -> set[str]:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            options = await connection.scalar(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'outbox'")
+            )
+    finally:
+        await engine.dispose()
+    return set(options or ())
 
 
 @pytest.mark.parametrize("service", [s.name for s in SERVICES])
@@ -30,4 +44,9 @@ async def test_migrations_match_the_models(
     await asyncio.to_thread(migrations.upgrade, settings)
     # raises if the models and the migrated database differ
     await asyncio.to_thread(command.check, migrations.alembic_config(settings))
+    tables = importlib.import_module(f"services.{service}.adapters.tables").TABLES
+    if databases.use_postgres and tables.outbox is not None:
+        assert await outbox_storage_parameters(settings.resolved_database_url) == {
+            f"{name}={value}" for name, value in migrations.OUTBOX_AUTOVACUUM.items()
+        }
     await asyncio.to_thread(command.downgrade, migrations.alembic_config(settings), "base")
