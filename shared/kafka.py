@@ -19,6 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -223,13 +224,20 @@ async def publish_dead_letters(
         log.warning(
             "dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
-        futures.append(
-            await broker.publish(
-                record.value or b"",
-                f"{record.topic}.dlq",
-                key=record.key,
-                headers=dead_letter_headers(record, reason, consumer_group),
-                no_confirm=True,
+        headers = dead_letter_headers(record, reason, consumer_group)
+        # Published inside the failed event's trace: the broker's telemetry middleware writes
+        # the current trace into the headers, which would otherwise be a trace of its own.
+        token = otel_context.attach(context_from(headers))
+        try:
+            futures.append(
+                await broker.publish(
+                    record.value or b"",
+                    f"{record.topic}.dlq",
+                    key=record.key,
+                    headers=headers,
+                    no_confirm=True,
+                )
             )
-        )
+        finally:
+            otel_context.detach(token)
     await asyncio.gather(*futures)

@@ -57,7 +57,12 @@ async def test_a_dead_letter_redriven_after_the_fix_is_applied_once(
         ),
         completed_at=datetime.now(UTC),
     )
-    message = encode(completed, source="/ikm/programs")
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    message = encode(
+        completed,
+        source="/ikm/programs",
+        extra_headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
     # the enterprise is not in the register yet: the registry rejects the outcome
     await produce(
         kafka.bootstrap_servers,
@@ -76,6 +81,8 @@ async def test_a_dead_letter_redriven_after_the_fix_is_applied_once(
     assert letter.original_topic == ENROLLMENTS.name
     assert "no enterprise with NIB" in letter.reason
     assert letter.headers["dlq_consumer_group"] == "ikm-registry"
+    # still in the trace of the event that failed, so an operator finds the two together
+    assert letter.headers["traceparent"].split("-")[1] == trace_id
 
     # the cause is fixed: the enterprise is registered; then the letter is re-driven (twice)
     created = await registry.post(
