@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
@@ -18,7 +20,7 @@ from shared import db
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
 from shared.kafka import KafkaPublisher, make_producer
-from shared.outbox import Outbox, OutboxRelay, PendingMessage
+from shared.outbox import Outbox, OutboxRelay, PendingMessage, Publisher
 from shared.settings import KafkaSettings
 from tests.support.kafka import wait_for_records
 from tests.support.platform import Databases, service_settings
@@ -44,25 +46,51 @@ def updates(version: int) -> list[EnterpriseUpdated]:
     ]
 
 
-async def test_two_relays_publish_each_event_once_in_order_per_key(
+class RegistryOutbox(NamedTuple):
+    sessions: async_sessionmaker[AsyncSession]
+    outbox: Outbox
+
+
+@pytest.fixture
+async def registry_outbox(
     kafka: KafkaSettings, databases: Databases, tmp_path: Path
-) -> None:
+) -> AsyncIterator[RegistryOutbox]:
+    """The registry's outbox in a migrated database of its own."""
     settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
     engine = db.create_engine(settings.resolved_database_url)
-    sessions = db.session_factory(engine)
-    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    try:
+        yield RegistryOutbox(
+            db.session_factory(engine),
+            Outbox(TABLES.outbox, settings.source),  # type: ignore[arg-type]
+        )
+    finally:
+        await engine.dispose()
+
+
+def relay_of(registry: RegistryOutbox, publish: Publisher, **options: Any) -> OutboxRelay:
+    return OutboxRelay(
+        outbox=registry.outbox,
+        sessions=registry.sessions,
+        publish=publish,
+        lock_name="ikm-registry-outbox",
+        tracer=trace.get_tracer("test"),
+        **options,
+    )
+
+
+async def test_two_relays_publish_each_event_once_in_order_per_key(
+    kafka: KafkaSettings, registry_outbox: RegistryOutbox
+) -> None:
+    sessions, outbox = registry_outbox
     for version in range(1, VERSIONS + 1):
         async with db.transaction(sessions) as session:
             await outbox.add(session, updates(version))
 
     brokers = [make_producer(kafka, client_id=f"relay-{i}") for i in range(2)]
     relays = [
-        OutboxRelay(
-            outbox=outbox,
-            sessions=sessions,
-            publish=KafkaPublisher(broker, trace.get_tracer("test")),
-            lock_name="ikm-registry-outbox",
-            tracer=trace.get_tracer("test"),
+        relay_of(
+            registry_outbox,
+            KafkaPublisher(broker, trace.get_tracer("test")),
             batch_size=7,  # many small batches: the replicas interleave as much as they can
             poll_interval_s=0.05,
         )
@@ -85,7 +113,6 @@ async def test_two_relays_publish_each_event_once_in_order_per_key(
         await asyncio.gather(*tasks)
         for broker in brokers:
             await broker.stop()
-        await engine.dispose()
 
     assert len(records) == len(KEYS) * VERSIONS
     assert len({dict(r.headers)["ce_id"] for r in records}) == len(records)
@@ -118,12 +145,9 @@ async def test_republishing_a_window_sends_the_same_events_again(
 
 
 async def test_a_batch_the_broker_refuses_stays_unpublished_and_goes_out_next_time(
-    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+    registry_outbox: RegistryOutbox,
 ) -> None:
-    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
-    engine = db.create_engine(settings.resolved_database_url)
-    sessions = db.session_factory(engine)
-    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    sessions, outbox = registry_outbox
     async with db.transaction(sessions) as session:
         await outbox.add(session, updates(1))
     sent: list[PendingMessage] = []
@@ -134,49 +158,29 @@ async def test_a_batch_the_broker_refuses_stays_unpublished_and_goes_out_next_ti
             raise KafkaConnectionError("broker away")
         sent.extend(batch)
 
-    relay = OutboxRelay(
-        outbox=outbox,
-        sessions=sessions,
-        publish=publish,
-        lock_name="ikm-registry-outbox",
-        tracer=trace.get_tracer("test"),
-        batch_size=4,
-    )
-    try:
-        with pytest.raises(KafkaConnectionError):
-            await relay.publish_pending()
-        assert (await relay.backlog())[0] == len(KEYS)  # nothing marked published
-        refuse = False
-        while await relay.publish_pending():
-            pass
-        assert (await relay.backlog())[0] == 0
-    finally:
-        await engine.dispose()
+    relay = relay_of(registry_outbox, publish, batch_size=4)
+    with pytest.raises(KafkaConnectionError):
+        await relay.publish_pending()
+    assert (await relay.backlog())[0] == len(KEYS)  # nothing marked published
+    refuse = False
+    while await relay.publish_pending():
+        pass
+    assert (await relay.backlog())[0] == 0
     assert [json.loads(p.message.value)["nib"] for p in sent] == KEYS
     assert [p.id for p in sent] == sorted(p.id for p in sent)
 
 
 async def test_a_row_whose_transaction_outlasts_the_straggler_window_is_still_published(
-    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+    registry_outbox: RegistryOutbox,
 ) -> None:
-    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
-    engine = db.create_engine(settings.resolved_database_url)
-    sessions = db.session_factory(engine)
-    outbox = Outbox(TABLES.outbox, settings.source)  # type: ignore[arg-type]
+    sessions, outbox = registry_outbox
     sent: list[PendingMessage] = []
 
     async def publish(batch: Sequence[PendingMessage]) -> None:
         sent.extend(batch)
 
     window_s = 1.0
-    relay = OutboxRelay(
-        outbox=outbox,
-        sessions=sessions,
-        publish=publish,
-        lock_name="ikm-registry-outbox",
-        tracer=trace.get_tracer("test"),
-        straggler_window_s=window_s,
-    )
+    relay = relay_of(registry_outbox, publish, straggler_window_s=window_s)
 
     async def commit(version: int) -> None:
         async with db.transaction(sessions) as session:
@@ -185,20 +189,17 @@ async def test_a_row_whose_transaction_outlasts_the_straggler_window_is_still_pu
     def published() -> list[int]:
         return [json.loads(p.message.value)["version"] for p in sent]
 
-    try:
-        async with sessions() as slow, slow.begin():
-            await outbox.add(slow, updates(1)[:1])  # its id comes first, its commit last
-            await commit(2)
-            assert await relay.publish_pending() == 1
-            await asyncio.sleep(window_s * 1.2)
-            await commit(3)
-            assert await relay.publish_pending() == 1  # the floor now passes version 1's id
-        await commit(4)
-        await asyncio.sleep(window_s * 1.2)  # the next full scan is due
-        while await relay.publish_pending():
-            pass
-        assert (await relay.backlog())[0] == 0
-    finally:
-        await engine.dispose()
+    async with sessions() as slow, slow.begin():
+        await outbox.add(slow, updates(1)[:1])  # its id comes first, its commit last
+        await commit(2)
+        assert await relay.publish_pending() == 1
+        await asyncio.sleep(window_s * 1.2)
+        await commit(3)
+        assert await relay.publish_pending() == 1  # the floor now passes version 1's id
+    await commit(4)
+    await asyncio.sleep(window_s * 1.2)  # the next full scan is due
+    while await relay.publish_pending():
+        pass
+    assert (await relay.backlog())[0] == 0
     assert published()[:2] == [2, 3]
     assert sorted(published()) == [1, 2, 3, 4]
