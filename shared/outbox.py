@@ -275,10 +275,14 @@ class OutboxRelay:
         return int(count), age
 
     async def backlog_exceeds(self, limit: int) -> bool:
-        """Whether more than ``limit`` rows wait to be published (reads at most limit + 1)."""
+        """Whether more than ``limit`` rows wait to be published (reads at most limit + 1).
+
+        Counted from the relay's floor, as the relay scans: below it only stragglers can wait,
+        and a scan from the start of the index would step over every row published since the
+        last vacuum on each bulk command."""
         waiting = (
             select(self.table.c.id)
-            .where(self.table.c.published_at.is_(None))
+            .where(self.table.c.published_at.is_(None), self.table.c.id > self._floor)
             .limit(limit + 1)
             .subquery()
         )
