@@ -189,7 +189,7 @@ async def enterprises(
 ) -> Any:
     """IKM units, workforce, investment and sales per group, with the share of the total."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         rows = await queries.enterprise_totals(
             session, models, GROUPS[group_by], province_code=province_code
         )
@@ -224,7 +224,7 @@ async def certificates(
 ) -> Any:
     """Certificates by scheme and province: active, expired, revoked."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         rows = await queries.certificate_totals(session, models, province_code)
         freshness = await _freshness(runtime, session, models)
     return _answer(Kpi(rows=rows, freshness=freshness), format)
@@ -241,7 +241,7 @@ async def budget(
 ) -> Any:
     """Budget lines: pagu, postponed, refocused in/out, reserved, realised and absorption."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         rows = await queries.budget_lines(
             session,
             models,
@@ -278,7 +278,7 @@ async def enrollment_funnel(
 ) -> Any:
     """The enrollment funnel per program and year: how many reached each stage."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         stages = await queries.funnel(
             session, models, program_code=program_code, fiscal_year=fiscal_year
         )
@@ -296,7 +296,7 @@ async def enrollment_funnel(
 async def postponements(runtime: Runtime, format: Format = "json") -> Any:
     """The impact of each postponement: enterprises and provinces suspended, amounts held."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         rows = []
         for line in await queries.postponed_lines(session, models):
             suspended = await queries.suspended_enrollments(session, models, line["budget_line_id"])
@@ -323,7 +323,7 @@ async def partnerships(
 ) -> Any:
     """Partnerships by stage and partner; attainment against each year's target in its unit."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         agreements = await queries.partnerships(session, models)
         targets = await queries.targets(session, models)
         freshness = await _freshness(runtime, session, models)
@@ -376,7 +376,7 @@ async def partnerships(
 async def sentra(runtime: Runtime, format: Format = "json") -> Any:
     """Sentra IKM with their members and outcome figures over time (ranges as min/max)."""
     async with db.transaction(runtime.sessions) as session:
-        models = await store.current(session)
+        models = await store.readable(session)
         rows, outcomes = await queries.sentra(session, models)
         freshness = await _freshness(runtime, session, models)
     if format == "csv":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, cast, func, select
+from sqlalchemy import BigInteger, Table, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters.tables import ReadModels, reference_figures
@@ -24,9 +25,17 @@ def _where(table: Table, **filters: Any) -> list[Any]:
 async def enterprise_totals(
     session: AsyncSession, models: ReadModels, group_by: str, **filters: Any
 ) -> list[dict[str, Any]]:
-    t = models.enterprise_totals
+    given = {name: value for name, value in filters.items() if value is not None}
+    query = _enterprise_totals(models.enterprise_totals, group_by, tuple(sorted(given)))
+    return [dict(r._mapping) for r in await session.execute(query, given)]
+
+
+@functools.cache
+def _enterprise_totals(t: Table, group_by: str, filter_names: tuple[str, ...]) -> Any:
+    """Built once per shape: a dashboard polls this, and building the statement (and its
+    cache key) again on every request cost more than running it."""
     key = t.c[group_by]
-    query = (
+    return (
         select(
             key.label("key"),
             _total(t.c.enterprises).label("enterprises"),
@@ -34,12 +43,11 @@ async def enterprise_totals(
             _total(t.c.investment_idr).label("investment_idr"),
             _total(t.c.annual_sales_idr).label("annual_sales_idr"),
         )
-        .where(*_where(t, **filters))
+        .where(*(t.c[name] == bindparam(name) for name in filter_names))
         .group_by(key)
         .having(func.sum(t.c.enterprises) > 0)
         .order_by(key)
     )
-    return [dict(r._mapping) for r in await session.execute(query)]
 
 
 async def national_enterprises(session: AsyncSession, models: ReadModels) -> int:
@@ -127,13 +135,16 @@ async def sentra(
 
 
 async def positions(session: AsyncSession, models: ReadModels) -> list[dict[str, Any]]:
-    t = models.positions
-    return [
-        dict(r._mapping)
-        for r in await session.execute(select(t).order_by(t.c.topic, t.c.partition))
-    ]
+    return [dict(r._mapping) for r in await session.execute(_positions(models.positions))]
+
+
+@functools.cache
+def _positions(t: Table) -> Any:
+    return select(t).order_by(t.c.topic, t.c.partition)
+
+
+_REFERENCES = select(reference_figures).order_by(reference_figures.c.key)
 
 
 async def references(session: AsyncSession) -> list[dict[str, Any]]:
-    t = reference_figures
-    return [dict(r._mapping) for r in await session.execute(select(t).order_by(t.c.key))]
+    return [dict(r._mapping) for r in await session.execute(_REFERENCES)]

@@ -15,10 +15,14 @@ from services.reporting.adapters.tables import GENERATIONS, MODELS, ReadModels, 
 OVERRIDE = "reporting.generation"
 
 
+_LIVE = select(generation_pointer.c.live).where(generation_pointer.c.id == 1)
+_LIVE_LOCKED = _LIVE.with_for_update(read=True)
+
+
 async def live_generation(session: AsyncSession, *, lock: bool = False) -> str:
-    query = select(generation_pointer.c.live).where(generation_pointer.c.id == 1)
+    query = _LIVE
     if lock and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
+        query = _LIVE_LOCKED
     live = await session.scalar(query)
     if live is None:
         await session.execute(insert(generation_pointer).values(id=1, live=GENERATIONS[0]))
@@ -27,7 +31,7 @@ async def live_generation(session: AsyncSession, *, lock: bool = False) -> str:
 
 
 async def current(session: AsyncSession) -> ReadModels:
-    """The read models this transaction works on: the live ones, unless a rebuild chose others.
+    """The read models this transaction writes to: the live ones, unless a rebuild chose others.
 
     Resolved once per transaction; consumers take a shared lock on the pointer so a rebuild's
     switch waits for batches in flight (on PostgreSQL, across replicas).
@@ -37,6 +41,15 @@ async def current(session: AsyncSession) -> ReadModels:
         generation = await live_generation(session, lock=True)
         session.info[OVERRIDE] = generation
     return MODELS[generation]
+
+
+async def readable(session: AsyncSession) -> ReadModels:
+    """The live read models, for a query. Without the pointer's lock: taking it made every
+    dashboard poll a writing transaction (a locked row, a transaction id, a commit flushed to
+    the WAL). A query that read the pointer just before a switch reads the generation it
+    replaced, which stays whole until the next rebuild starts, and that rebuild empties it
+    with DELETE, which a statement already running does not see."""
+    return MODELS[await live_generation(session)]
 
 
 async def inbox_table(session: AsyncSession) -> Table:
