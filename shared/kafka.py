@@ -17,11 +17,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 
 from shared.metrics import ServiceMetrics
 from shared.outbox import PendingMessage
@@ -68,9 +65,14 @@ def admin_kwargs(settings: KafkaSettings) -> dict[str, object]:
     return kwargs
 
 
-def make_broker(
-    settings: KafkaSettings, *, client_id: str, provider: TracerProvider
-) -> KafkaBroker:
+def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
+    """The FastStream broker of a service's consumers (and of its dead letters).
+
+    Without FastStream's ``KafkaTelemetryMiddleware``: on a batch subscriber it opens a new
+    root trace of two spans for every batch, since it links messages only by
+    ``correlation_id`` and ours carry W3C ``traceparent``, so operators got an orphan trace
+    per batch. The consumer's own spans (``shared.consumer``) continue each event's trace.
+    """
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
@@ -80,7 +82,6 @@ def make_broker(
         # dead letters carry the original value: as large as anything the topics accept
         max_request_size=MAX_MESSAGE_BYTES,
         security=_security(settings),
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=provider)],
         graceful_timeout=15.0,
         logger=logging.getLogger(f"ikm.{client_id}.kafka"),
     )
@@ -224,20 +225,15 @@ async def publish_dead_letters(
         log.warning(
             "dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
         )
-        headers = dead_letter_headers(record, reason, consumer_group)
-        # Published inside the failed event's trace: the broker's telemetry middleware writes
-        # the current trace into the headers, which would otherwise be a trace of its own.
-        token = otel_context.attach(context_from(headers))
-        try:
-            futures.append(
-                await broker.publish(
-                    record.value or b"",
-                    f"{record.topic}.dlq",
-                    key=record.key,
-                    headers=headers,
-                    no_confirm=True,
-                )
+        # The original headers, traceparent included: the dead letter stays in the trace of
+        # the event that failed.
+        futures.append(
+            await broker.publish(
+                record.value or b"",
+                f"{record.topic}.dlq",
+                key=record.key,
+                headers=dead_letter_headers(record, reason, consumer_group),
+                no_confirm=True,
             )
-        finally:
-            otel_context.detach(token)
+        )
     await asyncio.gather(*futures)

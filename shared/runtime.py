@@ -64,9 +64,7 @@ class ServiceRuntime:
         )
         instrument_engine(self.engine, self.provider)
         self.sessions = db.session_factory(self.engine)
-        self.broker = make_broker(
-            settings.kafka, client_id=f"ikm-{self.name}", provider=self.provider
-        )
+        self.broker = make_broker(settings.kafka, client_id=f"ikm-{self.name}")
         # aiokafka clients need a running event loop: the producer is made in start()
         self.publisher = KafkaPublisher(None, self.tracer, self.metrics)
         self.tables = tables

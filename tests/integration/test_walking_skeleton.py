@@ -292,6 +292,9 @@ async def test_one_trace_spans_request_publish_and_consumer(platform: Platform) 
         s.name.startswith("INSERT") or "INSERT" in (s.attributes.get("db.statement") or "")
         for s in in_trace
     )
+    # Consuming starts no trace of its own: an operator finds no orphan batch traces.
+    orphans = [s.name for s in spans if s.kind.name == "CONSUMER" and s.parent is None]
+    assert not orphans, orphans
 
 
 @pytest.mark.parametrize(
