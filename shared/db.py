@@ -6,11 +6,13 @@ and its tables never mix with another service's even when tests run several in o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     DateTime,
@@ -26,8 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Compiled, make_url
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -35,6 +39,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
+
+from shared.telemetry import sql_span
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -141,42 +147,157 @@ def any_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> Any:
     return column.in_(values)
 
 
-# Below this many rows, building the unnest() statement costs more than it saves.
-UNNEST_FROM_ROWS = 8
+# --- bulk writes -------------------------------------------------------------------------------
+#
+# On PostgreSQL the rows travel as one array per column and come out of ``unnest``: one
+# statement, one execution, the same text whatever the number of rows. A plain executemany runs
+# the statement once per row on the server, which made PostgreSQL the largest consumer of CPU in
+# a national import. Each statement is built and compiled once per shape and sent on asyncpg's
+# own connection, inside the session's transaction (``run_on_driver``): these are the statements
+# every command and every consumer batch runs, and SQLAlchemy's execution of a statement cost
+# more than PostgreSQL's. Elsewhere (SQLite, or columns that are arrays themselves, which
+# ``unnest`` would flatten) the statement goes through the session as usual.
+
+BulkKind = Literal["insert", "insert_new", "upsert", "add"]
 
 
-def _bulk_insert(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
-) -> tuple[Any, list[dict[str, Any]] | None]:
-    """An INSERT of ``rows`` and the parameters to execute it with.
+@dataclass(frozen=True)
+class DriverStatement:
+    """A Core statement compiled once for asyncpg: its SQL, and how to bind its parameters."""
 
-    On PostgreSQL the rows travel as one array per column and come out of ``unnest``: one
-    statement, one execution, the same text whatever the number of rows (so it is prepared
-    once). A plain executemany runs the statement once per row on the server, which made
-    PostgreSQL the largest consumer of CPU in a national import. Columns that are arrays
-    themselves would be flattened by ``unnest``, so such tables keep executemany.
+    sql: str
+    compiled: Compiled
+    names: tuple[str, ...]
+    processors: dict[str, Callable[[Any], Any]]
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        return cls(
+            compiled.string,
+            compiled,
+            tuple(compiled.positiontup or ()),
+            dict(compiled._bind_processors),
+        )
+
+    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(parameters)
+        return [
+            processor(values[name]) if (processor := self.processors.get(name)) else values[name]
+            for name in self.names
+        ]
+
+
+async def run_on_driver(
+    session: AsyncSession, statement: DriverStatement, parameters: dict[str, Any]
+) -> list[Any]:
+    """Run ``statement`` on asyncpg's connection in the session's transaction; its rows.
+
+    Through the same adapter SQLAlchemy uses (its transaction, its prepared-statement cache, its
+    lock), with errors raised as SQLAlchemy raises them (``IntegrityError``, a disconnect that
+    invalidates the connection), and a span as the SQLAlchemy instrumentation records one.
     """
-    statement = _dialect_insert(session, table)
-    names = list(rows[0])
-    columns = [table.c[name] for name in names]
-    if (
-        len(rows) < UNNEST_FROM_ROWS
-        or session.bind.dialect.name != "postgresql"
-        or any(isinstance(column.type, ARRAY) for column in columns)
-    ):
-        return statement, rows
+    try:
+        arguments = statement.arguments(parameters)
+    except Exception as error:  # a column's rule (a naive datetime), as SQLAlchemy reports it
+        raise StatementError(str(error), statement.sql, None, error) from error
+    connection = await session.connection()
+    dialect: Any = connection.dialect
+    adapted = (await connection.get_raw_connection()).dbapi_connection
+    with sql_span(connection.sync_engine, statement.sql):
+        try:
+            async with adapted._execute_mutex:
+                if adapted._transaction is None:
+                    await adapted._start_transaction()
+                prepared, _ = await adapted._prepare(
+                    statement.sql, dialect._invalidate_schema_cache_asof
+                )
+                return list(await prepared.fetch(*arguments))
+        except Exception as error:
+            raise await _as_sqlalchemy_error(connection, adapted, error, statement.sql) from error
+
+
+async def _as_sqlalchemy_error(
+    connection: AsyncConnection, adapted: Any, error: Exception, sql: str
+) -> Exception:
+    dialect = connection.sync_engine.dialect
+    dbapi_error_class = dialect.loaded_dbapi.Error
+    try:
+        adapted._handle_exception(error)  # raises the DBAPI error SQLAlchemy would have seen
+    except dbapi_error_class as dbapi_error:
+        disconnected = dialect.is_disconnect(dbapi_error, adapted, None)
+        if disconnected:
+            await connection.invalidate(dbapi_error)
+        return DBAPIError.instance(
+            sql,
+            None,
+            dbapi_error,
+            dbapi_error_class,
+            connection_invalidated=disconnected,
+            dialect=dialect,
+        )
+    except Exception as other:
+        return other
+    return error
+
+
+@functools.lru_cache(maxsize=512)
+def _driver_insert(
+    dialect: Dialect, table: Table, names: tuple[str, ...], kind: BulkKind, keys: tuple[str, ...]
+) -> DriverStatement:
     arrays = [
-        func.unnest(bindparam(f"bulk_{name}", [row[name] for row in rows], type_=ARRAY(c.type)))
-        for name, c in zip(names, columns, strict=True)
+        func.unnest(bindparam(f"bulk_{name}", type_=ARRAY(table.c[name].type))) for name in names
     ]
-    return statement.from_select(names, select(*arrays)), None
+    statement = postgresql.insert(table).from_select(list(names), select(*arrays))
+    return DriverStatement.of(_on_conflict(statement, table, names, kind, keys), dialect)
+
+
+def _on_conflict(
+    statement: Any, table: Table, names: tuple[str, ...], kind: BulkKind, keys: tuple[str, ...]
+) -> Any:
+    others = [name for name in names if name not in keys]
+    if kind == "insert_new":
+        return statement.on_conflict_do_nothing(index_elements=list(keys)).returning(
+            *(table.c[k] for k in keys)
+        )
+    if kind == "upsert":
+        if not others:
+            return statement.on_conflict_do_nothing(index_elements=list(keys))
+        return statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: statement.excluded[name] for name in others}
+        )
+    if kind == "add":
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + statement.excluded[name] for name in others},
+        )
+    return statement
+
+
+async def _bulk_insert(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    kind: BulkKind,
+    keys: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    names = tuple(rows[0])
+    dialect = session.bind.dialect
+    if dialect.name == "postgresql" and not any(
+        isinstance(table.c[name].type, ARRAY) for name in names
+    ):
+        statement = _driver_insert(dialect, table, names, kind, keys)
+        parameters = {f"bulk_{name}": [row[name] for row in rows] for name in names}
+        return [tuple(row) for row in await run_on_driver(session, statement, parameters)]
+    insert = _on_conflict(_dialect_insert(session, table), table, names, kind, keys)
+    result = await session.execute(insert, rows)
+    return [tuple(row) for row in result] if kind == "insert_new" else []
 
 
 async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dictionaries with the same keys) in one statement."""
     if rows:
-        statement, parameters = _bulk_insert(session, table, rows)
-        await session.execute(statement, parameters)
+        await _bulk_insert(session, table, rows, "insert")
 
 
 async def insert_new(
@@ -187,12 +308,7 @@ async def insert_new(
     of the table's size."""
     if not rows:
         return []
-    statement, parameters = _bulk_insert(session, table, rows)
-    statement = statement.on_conflict_do_nothing(index_elements=keys).returning(
-        *(table.c[k] for k in keys)
-    )
-    result = await session.execute(statement, parameters)
-    return [tuple(row) for row in result]
+    return await _bulk_insert(session, table, rows, "insert_new", tuple(keys))
 
 
 async def upsert_many(
@@ -200,19 +316,9 @@ async def upsert_many(
 ) -> None:
     """Insert ``rows`` or replace the rows with the same ``keys``, in one statement (of rows
     with the same keys, the last wins, as if they had been written one after the other)."""
-    if not rows:
-        return
-    rows = list({tuple(row[k] for k in keys): row for row in rows}.values())
-    statement, parameters = _bulk_insert(session, table, rows)
-    columns = [name for name in rows[0] if name not in keys]
-    statement = (
-        statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in columns}
-        )
-        if columns
-        else statement.on_conflict_do_nothing(index_elements=keys)
-    )
-    await session.execute(statement, parameters)
+    if rows:
+        rows = list({tuple(row[k] for k in keys): row for row in rows}.values())
+        await _bulk_insert(session, table, rows, "upsert", tuple(keys))
 
 
 async def add_many(
@@ -231,10 +337,4 @@ async def add_many(
                 summed[key][name] += row[name]
         else:
             summed[key] = dict(row)
-    rows = list(summed.values())
-    statement, parameters = _bulk_insert(session, table, rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: table.c[name] + statement.excluded[name] for name in amounts},
-    )
-    await session.execute(statement, parameters)
+    await _bulk_insert(session, table, list(summed.values()), "add", tuple(keys))

@@ -6,7 +6,10 @@ process, as they do in the integration tests, and still report under their own n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
@@ -17,6 +20,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import TelemetrySettings
@@ -50,10 +54,52 @@ def instrument_fastapi(app: FastAPI, provider: TracerProvider) -> None:
     )
 
 
+@dataclass(frozen=True)
+class _SqlTracing:
+    tracer: trace.Tracer
+    attributes: dict[str, str | int]  # the same for every statement of the engine
+    database: str | None
+
+
+_SQL_TRACING: weakref.WeakKeyDictionary[Engine, _SqlTracing] = weakref.WeakKeyDictionary()
+
+
 def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> None:
     tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
     usage = NoOpMeterProvider().get_meter("sqlalchemy").create_up_down_counter("db.connections")
     EngineTracer(tracer, engine.sync_engine, usage)
+    url = engine.sync_engine.url
+    attributes: dict[str, str | int] = {"db.system": engine.sync_engine.dialect.name}
+    if url.database:
+        attributes["db.name"] = url.database
+    if url.host:
+        attributes["net.peer.name"] = url.host
+    if url.port:
+        attributes["net.peer.port"] = url.port
+    _SQL_TRACING[engine.sync_engine] = _SqlTracing(tracer, attributes, url.database)
+
+
+@contextlib.contextmanager
+def sql_span(engine: Engine, statement: str) -> Iterator[trace.Span]:
+    """A CLIENT span for a statement sent past SQLAlchemy's cursor (``shared.db``'s driver
+    path), named and attributed as the SQLAlchemy instrumentation names its own spans."""
+    tracing = _SQL_TRACING.get(engine)
+    if tracing is None:
+        yield trace.INVALID_SPAN
+        return
+    operation = statement.split(None, 1)[0]
+    span = tracing.tracer.start_span(
+        f"{operation} {tracing.database}" if tracing.database else operation,
+        kind=trace.SpanKind.CLIENT,
+        attributes={**tracing.attributes, "db.statement": statement},
+    )
+    try:
+        yield span
+    except Exception as error:
+        span.set_status(trace.StatusCode.ERROR, str(error))
+        raise
+    finally:
+        span.end()
 
 
 def current_trace_headers() -> dict[str, str]:

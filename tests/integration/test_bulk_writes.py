@@ -1,0 +1,135 @@
+"""The bulk writes every command and consumer batch runs (``shared.db``), on PostgreSQL sent on
+asyncpg's connection: they must behave as statements through the session do."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import db
+from shared.telemetry import instrument_engine
+from tests.support.platform import Databases
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+totals = Table(
+    "totals",
+    metadata,
+    Column("province_code", String(2), primary_key=True),
+    Column("enterprises", Integer, nullable=False),
+    Column("label", String(20), unique=True),
+    Column("counted_at", db.UtcDateTime(), nullable=True),
+)
+
+
+class Store:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], spans: InMemorySpanExporter):
+        self.sessions = sessions
+        self.spans = spans
+
+    async def rows(self) -> dict[str, int]:
+        async with self.sessions() as session:
+            result = await session.execute(select(totals.c.province_code, totals.c.enterprises))
+            return {key: value for key, value in result}
+
+
+@pytest.fixture
+async def store(databases: Databases) -> AsyncIterator[Store]:
+    engine = db.create_engine(await databases.url_for("bulk"))
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    instrument_engine(engine, provider)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield Store(db.session_factory(engine), spans)
+    finally:
+        await engine.dispose()
+
+
+async def test_bulk_writes_insert_skip_replace_and_add(store: Store) -> None:
+    async with db.transaction(store.sessions) as session:
+        await db.insert_many(session, totals, [{"province_code": "35", "enterprises": 1}])
+        new = await db.insert_new(
+            session,
+            totals,
+            [{"province_code": "35", "enterprises": 9}, {"province_code": "33", "enterprises": 2}],
+            ["province_code"],
+        )
+    assert new == [("33",)]
+    assert await store.rows() == {"35": 1, "33": 2}
+
+    async with db.transaction(store.sessions) as session:
+        await db.upsert_many(
+            session,
+            totals,
+            [{"province_code": "33", "enterprises": 5}, {"province_code": "33", "enterprises": 7}],
+            ["province_code"],
+        )
+        await db.add_many(
+            session,
+            totals,
+            [
+                {"province_code": "35", "enterprises": 10},
+                {"province_code": "35", "enterprises": 100},
+                {"province_code": "11", "enterprises": 4},
+            ],
+            ["province_code"],
+        )
+    assert await store.rows() == {"35": 111, "33": 7, "11": 4}
+
+
+async def test_a_bulk_write_first_in_its_transaction_is_rolled_back_with_it(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction(store.sessions) as session:
+            await db.insert_many(session, totals, [{"province_code": "35", "enterprises": 1}])
+            raise RuntimeError("the command fails after writing")
+    assert await store.rows() == {}
+
+
+async def test_a_broken_constraint_raises_as_through_the_session(store: Store) -> None:
+    rows = [
+        {"province_code": "35", "enterprises": 1, "label": "same"},
+        {"province_code": "33", "enterprises": 1, "label": "same"},
+    ]
+    with pytest.raises(IntegrityError, match="totals_label"):
+        async with db.transaction(store.sessions) as session:
+            await db.insert_many(session, totals, rows)
+    # the connection went back to the pool in a usable state
+    async with db.transaction(store.sessions) as session:
+        await db.insert_many(session, totals, rows[:1])
+        assert await session.scalar(select(func.count()).select_from(totals)) == 1
+
+
+async def test_a_bulk_write_keeps_the_column_rules_and_leaves_a_span(store: Store) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with db.transaction(store.sessions) as session:
+            await db.insert_many(
+                session,
+                totals,
+                [{"province_code": "35", "enterprises": 1, "counted_at": datetime(2026, 1, 1)}],
+            )
+    async with db.transaction(store.sessions) as session:
+        await db.insert_many(
+            session,
+            totals,
+            [{"province_code": "35", "enterprises": 1, "counted_at": datetime.now(UTC)}],
+        )
+    (span,) = [
+        s
+        for s in store.spans.get_finished_spans()
+        if s.attributes.get("db.statement", "").startswith("INSERT INTO totals")
+    ]
+    assert span.name.startswith("INSERT ")
+    assert span.kind.name == "CLIENT"
+    assert span.attributes["db.system"] == "postgresql"
