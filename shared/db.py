@@ -181,7 +181,7 @@ class DriverStatement:
         )
 
     def arguments(self, parameters: dict[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(parameters)
+        values: Any = self.compiled.construct_params(parameters)
         return [
             processor(values[name]) if (processor := self.processors.get(name)) else values[name]
             for name in self.names
@@ -203,7 +203,7 @@ async def run_on_driver(
         raise StatementError(str(error), statement.sql, None, error) from error
     connection = await session.connection()
     dialect: Any = connection.dialect
-    adapted = (await connection.get_raw_connection()).dbapi_connection
+    adapted: Any = (await connection.get_raw_connection()).dbapi_connection
     with sql_span(connection.sync_engine, statement.sql):
         try:
             async with adapted._execute_mutex:
@@ -296,7 +296,7 @@ async def _bulk_insert(
     keys: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     names = tuple(rows[0])
-    dialect = session.bind.dialect
+    dialect = session.get_bind().dialect
     if dialect.name == "postgresql" and not any(
         isinstance(table.c[name].type, ARRAY) for name in names
     ):

@@ -228,7 +228,7 @@ class OutboxRelay:
         0.36 ms, once per commit at a steady rate of commands) and on PostgreSQL sent on
         asyncpg's connection."""
         parameters = {"floor": floor, "now": datetime.now(UTC)}
-        dialect = session.bind.dialect
+        dialect = session.get_bind().dialect
         if dialect.name != "postgresql":  # SQLite has one writer at a time already
             if self._claim is None:
                 self._claim = self._build_claim(postgresql=False)
