@@ -88,7 +88,9 @@ class EnterpriseProjection:
         missing = sorted(nibs - self.known.keys())
         for start in range(0, len(missing), 1000):
             chunk = missing[start : start + 1000]
-            rows = await self.session.execute(select(table).where(table.c.nib.in_(chunk)))
+            rows = await self.session.execute(
+                select(table).where(db.any_of(self.session, table.c.nib, chunk))
+            )
             found = {row.nib: row for row in rows}
             for nib in chunk:
                 row = found.get(nib)

@@ -38,7 +38,7 @@ class ReplicaRepository:
         # Sorted, so that two transactions locking overlapping sets cannot deadlock.
         query = (
             select(EnterpriseReplicaRow)
-            .where(EnterpriseReplicaRow.nib.in_(set(nibs)))
+            .where(db.any_of(self.session, EnterpriseReplicaRow.nib, set(nibs)))
             .order_by(EnterpriseReplicaRow.nib)
         )
         if lock:

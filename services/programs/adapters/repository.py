@@ -365,7 +365,9 @@ class ReplicaRepository:
             rows = await self.session.scalars(
                 _locked(
                     select(EnterpriseReplicaRow).where(
-                        EnterpriseReplicaRow.nib.in_(wanted[start : start + 1000])  # type: ignore[attr-defined]
+                        db.any_of(
+                            self.session, EnterpriseReplicaRow.nib, wanted[start : start + 1000]
+                        )
                     ),
                     lock=True,
                 )
