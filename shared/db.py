@@ -250,8 +250,7 @@ def _driver_insert(
     keys: tuple[str, ...],
     single: bool,
 ) -> DriverStatement:
-    """One row as ``VALUES`` (PostgreSQL plans that more cheaply than ``unnest``, and most
-    commands write one row), more as one array per column."""
+    """One row (most commands write one) as plain ``VALUES``, more as one array per column."""
     statement = postgresql.insert(table)
     if single:
         statement = statement.values(
