@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -184,6 +185,7 @@ class ServiceRuntime:
             asyncio.create_task(self._repeat(*job), name=f"{self.name}-{job[0]}")
             for job in self._periodic
         ]
+        _freeze_startup_objects()
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
@@ -224,3 +226,17 @@ class ServiceRuntime:
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         return checks
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what the process built to start (modules, SQLAlchemy and pydantic machinery, the
+    app) out of the garbage collector's full passes, once per process.
+
+    Those objects live as long as the process, yet each full collection walked all of them,
+    about 150,000 per service: in the bench that was 2.5–3 s of each service's 8–10 s of CPU.
+    What comes later (requests, batches) is collected as before.
+    """
+    if gc.get_freeze_count():
+        return
+    gc.collect()
+    gc.freeze()
