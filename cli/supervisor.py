@@ -219,6 +219,10 @@ class Supervisor:
         pending = list(self.children)
         with httpx.Client(timeout=2.0) as client:
             while pending:
+                # before the poll, not after: a stop asked for while the last service turned
+                # ready is a plain stop of a running platform, not a failed start
+                if self._stop_requested:
+                    raise StartupError("interrupted")
                 for child in list(pending):
                     if child.process.poll() is not None:
                         raise StartupError(
@@ -229,8 +233,8 @@ class Supervisor:
                         if client.get(f"{child.url}/readyz").status_code == 200:
                             pending.remove(child)
                             self.console.print(f"[green]✓[/] {child.entry.name} ready")
-                if self._stop_requested:
-                    raise StartupError("interrupted")
+                if not pending:
+                    break
                 if time.monotonic() > deadline:
                     names = ", ".join(c.entry.name for c in pending)
                     logs = "".join(

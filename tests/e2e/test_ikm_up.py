@@ -50,7 +50,8 @@ def test_ikm_up_runs_the_platform_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         registry = f"http://127.0.0.1:{ports['registry']}"
         reporting = f"http://127.0.0.1:{ports['reporting']}"
-        wait_ready(reporting, process)
+        for port in ports.values():  # Ctrl-C below stops a running platform, not a start
+            wait_ready(f"http://127.0.0.1:{port}", process)
         body = {"nib": "9120009876543", "name": "CV Maju", "province_code": "35", "kbli": "24202"}
         response = httpx.post(f"{registry}/api/v1/enterprises", json=body, headers=bearer())
         assert response.status_code == 201, response.text
