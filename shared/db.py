@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -169,6 +169,10 @@ class DriverStatement:
     compiled: Compiled
     names: tuple[str, ...]
     processors: dict[str, Callable[[Any], Any]]
+    # The result columns' converters, known once PostgreSQL has described the columns' types.
+    converters: list[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = field(
+        default_factory=list, compare=False
+    )
 
     @classmethod
     def of(cls, statement: Any, dialect: Dialect) -> DriverStatement:
@@ -187,6 +191,43 @@ class DriverStatement:
             for name in self.names
         ]
 
+    def mappings(self, records: list[Any], prepared: Any, dialect: Dialect) -> list[dict[str, Any]]:
+        """Rows as dictionaries keyed by the statement's column labels, each value converted
+        as SQLAlchemy converts it (a ``TypeDecorator``, a NUMERIC read as a float)."""
+        if not self.converters:
+            columns = getattr(self.compiled, "_result_columns", None) or ()
+            self.converters.append(
+                tuple(
+                    (column.keyname, column.type._cached_result_processor(dialect, attr.type.oid))
+                    for column, attr in zip(columns, prepared.get_attributes(), strict=True)
+                )
+            )
+        converters = self.converters[0]
+        return [
+            {
+                name: convert(value) if convert is not None else value
+                for (name, convert), value in zip(converters, record, strict=True)
+            }
+            for record in records
+        ]
+
+
+_DRIVER_STATEMENTS: dict[tuple[int, str], tuple[Any, DriverStatement]] = {}
+
+
+def driver_statement(statement: Any, dialect: Dialect) -> DriverStatement:
+    """``statement`` compiled for asyncpg, once per statement object: for statements built
+    once (module constants, ``functools.cache``), which is what makes the path pay."""
+    key = (id(statement), dialect.name)
+    cached = _DRIVER_STATEMENTS.get(key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    if len(_DRIVER_STATEMENTS) >= 1024:  # statements built per call would only churn
+        _DRIVER_STATEMENTS.clear()
+    compiled = DriverStatement.of(statement, dialect)
+    _DRIVER_STATEMENTS[key] = (statement, compiled)
+    return compiled
+
 
 async def run_on_driver(
     session: AsyncSession, statement: DriverStatement, parameters: dict[str, Any]
@@ -197,6 +238,13 @@ async def run_on_driver(
     lock), with errors raised as SQLAlchemy raises them (``IntegrityError``, a disconnect that
     invalidates the connection), and a span as the SQLAlchemy instrumentation records one.
     """
+    records, _ = await _execute_on_driver(session, statement, parameters)
+    return records
+
+
+async def _execute_on_driver(
+    session: AsyncSession, statement: DriverStatement, parameters: dict[str, Any]
+) -> tuple[list[Any], Any]:
     try:
         arguments = statement.arguments(parameters)
     except Exception as error:  # a column's rule (a naive datetime), as SQLAlchemy reports it
@@ -212,9 +260,70 @@ async def run_on_driver(
                 prepared, _ = await adapted._prepare(
                     statement.sql, dialect._invalidate_schema_cache_asof
                 )
-                return list(await prepared.fetch(*arguments))
+                return list(await prepared.fetch(*arguments)), prepared
         except Exception as error:
             raise await _as_sqlalchemy_error(connection, adapted, error, statement.sql) from error
+
+
+async def fetch_mappings(
+    session: AsyncSession, statement: Any, parameters: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of a query built once, as dictionaries. On PostgreSQL sent on asyncpg's
+    connection (``run_on_driver``): for the reads a dashboard poll or every consumer batch
+    makes, where SQLAlchemy's execution cost more than PostgreSQL's work."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return [dict(row._mapping) for row in await session.execute(statement, parameters)]
+    compiled = driver_statement(statement, dialect)
+    records, prepared = await _execute_on_driver(session, compiled, parameters or {})
+    return compiled.mappings(records, prepared, dialect)
+
+
+async def execute_on_driver(
+    session: AsyncSession, statement: Any, parameters: dict[str, Any] | None = None
+) -> None:
+    """A write built once, without rows back; on PostgreSQL on asyncpg's connection."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        await session.execute(statement, parameters)
+        return
+    await _execute_on_driver(session, driver_statement(statement, dialect), parameters or {})
+
+
+RowLock = Literal["update", "no_key_update"]
+
+
+async def rows_where_in(
+    session: AsyncSession,
+    table: Table,
+    column: str,
+    values: Iterable[Any],
+    *,
+    lock: RowLock | None = None,
+) -> list[dict[str, Any]]:
+    """The rows whose ``column`` is one of ``values``, in its order, as dictionaries; locked
+    ``FOR UPDATE`` or ``FOR NO KEY UPDATE`` if asked (in that order, so that two transactions
+    locking overlapping sets cannot deadlock). The lookups every consumer batch makes."""
+    postgresql_ = session.get_bind().dialect.name == "postgresql"
+    statement = _rows_where_in(table, column, lock, postgresql_)
+    return await fetch_mappings(session, statement, {"values": list(values)})
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_where_in(table: Table, column: str, lock: RowLock | None, postgresql_: bool) -> Any:
+    key = table.c[column]
+    # One array parameter on PostgreSQL: the statement text is the same whatever the number of
+    # values, so it is compiled and prepared once.
+    values = (
+        any_(bindparam("values", type_=ARRAY(key.type)))
+        if postgresql_
+        else bindparam("values", expanding=True)
+    )
+    statement = select(table).where(key == values if postgresql_ else key.in_(values))
+    statement = statement.order_by(key)
+    if lock is not None:
+        statement = statement.with_for_update(key_share=lock == "no_key_update")
+    return statement
 
 
 async def _as_sqlalchemy_error(

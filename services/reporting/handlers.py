@@ -3,9 +3,12 @@ where a late event could undo a newer state (enterprise facts carry the aggregat
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting import domain
@@ -39,17 +42,8 @@ async def record_positions(
 # --- enterprises and certificates ------------------------------------------------------------
 
 
-def _facts_of(row: object) -> domain.EnterpriseFacts:
-    return domain.EnterpriseFacts(
-        province_code=row.province_code,  # type: ignore[attr-defined]
-        regency_code=row.regency_code,  # type: ignore[attr-defined]
-        kbli_division=row.kbli_division,  # type: ignore[attr-defined]
-        size_class=row.size_class,  # type: ignore[attr-defined]
-        workforce=row.workforce,  # type: ignore[attr-defined]
-        investment_idr=row.investment_idr,  # type: ignore[attr-defined]
-        annual_sales_idr=row.annual_sales_idr,  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
-    )
+def _facts_of(row: Mapping[str, Any]) -> domain.EnterpriseFacts:
+    return domain.EnterpriseFacts(**{name: row[name] for name in FACT_FIELDS})
 
 
 def _facts_from_profile(profile: registry_events.EnterpriseProfile) -> domain.EnterpriseFacts:
@@ -66,6 +60,7 @@ def _facts_from_profile(profile: registry_events.EnterpriseProfile) -> domain.En
 
 
 ENTERPRISE_COLUMNS = ("province_code", "regency_code", "kbli_division", "size_class")
+FACT_FIELDS = tuple(field.name for field in dataclasses.fields(domain.EnterpriseFacts))
 
 
 class EnterpriseProjection:
@@ -88,13 +83,11 @@ class EnterpriseProjection:
         missing = sorted(nibs - self.known.keys())
         for start in range(0, len(missing), 1000):
             chunk = missing[start : start + 1000]
-            rows = await self.session.execute(
-                select(table).where(db.any_of(self.session, table.c.nib, chunk))
-            )
-            found = {row.nib: row for row in rows}
+            rows = await db.rows_where_in(self.session, table, "nib", chunk)
+            found = {row["nib"]: row for row in rows}
             for nib in chunk:
                 row = found.get(nib)
-                self.known[nib] = (_facts_of(row), row.version) if row is not None else (None, 0)
+                self.known[nib] = (_facts_of(row), row["version"]) if row is not None else (None, 0)
 
     async def apply(
         self, nib: str, version: int, change: domain.EnterpriseFacts | dict[str, str] | None

@@ -1,5 +1,6 @@
-"""The bulk writes every command and consumer batch runs (``shared.db``), on PostgreSQL sent on
-asyncpg's connection: they must behave as statements through the session do."""
+"""The bulk writes every command and consumer batch runs, and the reads a dashboard poll makes
+(``shared.db``), on PostgreSQL sent on asyncpg's connection: they must behave as statements
+through the session do."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +40,22 @@ totals = Table(
     Column("enterprises", Integer, nullable=False),
     Column("label", String(20), unique=True),
     Column("counted_at", db.UtcDateTime(), nullable=True),
+    Column("share_pct", Numeric(7, 3, asdecimal=False), nullable=True),
+)
+BY_PROVINCE = (
+    select(
+        totals.c.province_code.label("key"),
+        totals.c.enterprises,
+        totals.c.counted_at,
+        totals.c.share_pct,
+    )
+    .where(totals.c.enterprises >= bindparam("at_least"))
+    .order_by(totals.c.province_code)
+)
+ADD_ONE = (
+    update(totals)
+    .where(totals.c.province_code == bindparam("key"))
+    .values(enterprises=totals.c.enterprises + 1)
 )
 
 
@@ -133,3 +161,44 @@ async def test_a_bulk_write_keeps_the_column_rules_and_leaves_a_span(store: Stor
     assert span.name.startswith("INSERT ")
     assert span.kind.name == "CLIENT"
     assert span.attributes["db.system"] == "postgresql"
+
+
+async def test_a_read_built_once_gives_the_rows_the_session_gives(store: Store) -> None:
+    counted_at = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    async with db.transaction(store.sessions) as session:
+        await db.insert_many(
+            session,
+            totals,
+            [
+                {
+                    "province_code": "35",
+                    "enterprises": 7,
+                    "counted_at": counted_at,
+                    "share_pct": 12.5,
+                },
+                {"province_code": "33", "enterprises": 1, "counted_at": None, "share_pct": None},
+            ],
+        )
+    async with db.transaction(store.sessions) as session:
+        through_session = [
+            dict(row._mapping) for row in await session.execute(BY_PROVINCE, {"at_least": 2})
+        ]
+        rows = await db.fetch_mappings(session, BY_PROVINCE, {"at_least": 2})
+        again = await db.fetch_mappings(session, BY_PROVINCE, {"at_least": 0})
+    expected = {"key": "35", "enterprises": 7, "counted_at": counted_at, "share_pct": 12.5}
+    assert rows == through_session == [expected]
+    assert isinstance(rows[0]["share_pct"], float)
+    assert [row["key"] for row in again] == ["33", "35"]
+
+
+async def test_a_write_built_once_runs_in_the_session_transaction(store: Store) -> None:
+    async with db.transaction(store.sessions) as session:
+        await db.insert_many(session, totals, [{"province_code": "35", "enterprises": 1}])
+    with pytest.raises(RuntimeError):
+        async with db.transaction(store.sessions) as session:
+            await db.execute_on_driver(session, ADD_ONE, {"key": "35"})
+            raise RuntimeError("the batch fails after the write")
+    assert await store.rows() == {"35": 1}
+    async with db.transaction(store.sessions) as session:
+        await db.execute_on_driver(session, ADD_ONE, {"key": "35"})
+    assert await store.rows() == {"35": 2}

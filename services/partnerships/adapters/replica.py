@@ -3,10 +3,11 @@ suspended enrollments (programs). Written only by consumers, read by readiness a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.partnerships.adapters.tables import (
@@ -18,6 +19,8 @@ from services.partnerships.domain import Enterprise, Holding, Suspension
 from shared import db
 from shared.events.vocabulary import CertificateScheme, EnterpriseStatus
 
+ENTERPRISE_REPLICAS: Table = EnterpriseReplicaRow.__table__  # type: ignore[assignment]
+
 
 class ReplicaRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -26,24 +29,19 @@ class ReplicaRepository:
     async def enterprise(self, nib: str, *, lock: bool = False) -> Enterprise | None:
         """``lock`` serialises everything that reassesses one IKM (consumers and commands), so
         two transactions never both see the same old readiness and both announce a change."""
-        query = select(EnterpriseReplicaRow).where(EnterpriseReplicaRow.nib == nib)
-        if lock:
-            query = query.with_for_update()
-        row = await self.session.scalar(query)
-        return _enterprise(row) if row else None
+        rows = await db.rows_where_in(
+            self.session, ENTERPRISE_REPLICAS, "nib", [nib], lock="update" if lock else None
+        )
+        return _enterprise(rows[0]) if rows else None
 
     async def enterprises(
         self, nibs: Iterable[str], *, lock: bool = False
     ) -> dict[str, Enterprise]:
-        # Sorted, so that two transactions locking overlapping sets cannot deadlock.
-        query = (
-            select(EnterpriseReplicaRow)
-            .where(db.any_of(self.session, EnterpriseReplicaRow.nib, set(nibs)))
-            .order_by(EnterpriseReplicaRow.nib)
+        # Locked in key order, so that two transactions locking overlapping sets cannot deadlock.
+        rows = await db.rows_where_in(
+            self.session, ENTERPRISE_REPLICAS, "nib", set(nibs), lock="update" if lock else None
         )
-        if lock:
-            query = query.with_for_update()
-        return {row.nib: _enterprise(row) for row in await self.session.scalars(query)}
+        return {row["nib"]: _enterprise(row) for row in rows}
 
     async def save_enterprises(self, enterprises: Iterable[Enterprise]) -> None:
         await db.upsert_many(
@@ -63,16 +61,7 @@ class ReplicaRepository:
         )
 
     async def save_enterprise(self, enterprise: Enterprise) -> None:
-        await self.session.merge(
-            EnterpriseReplicaRow(
-                nib=enterprise.nib,
-                name=enterprise.name,
-                province_code=enterprise.province_code,
-                status=enterprise.status.value,
-                version=enterprise.version,
-            )
-        )
-        await self.session.flush()
+        await self.save_enterprises([enterprise])
 
     async def holdings(self, nib: str) -> list[Holding]:
         rows = await self.session.scalars(
@@ -142,11 +131,11 @@ class ReplicaRepository:
         )
 
 
-def _enterprise(row: EnterpriseReplicaRow) -> Enterprise:
+def _enterprise(row: Mapping[str, Any]) -> Enterprise:
     return Enterprise(
-        nib=row.nib,
-        name=row.name,
-        province_code=row.province_code,
-        status=EnterpriseStatus(row.status),
-        version=row.version,
+        nib=row["nib"],
+        name=row["name"],
+        province_code=row["province_code"],
+        status=EnterpriseStatus(row["status"]),
+        version=row["version"],
     )

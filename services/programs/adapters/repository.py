@@ -9,13 +9,13 @@ version it was loaded with, so a lost update is a ``Conflict``, never silent.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +43,7 @@ from shared.events.vocabulary import (
 )
 
 R = TypeVar("R", bound=ProgramsTable)
+ENTERPRISE_REPLICAS: Table = EnterpriseReplicaRow.__table__  # type: ignore[assignment]
 
 
 def _column_values(obj: Any) -> dict[str, Any]:
@@ -320,17 +321,17 @@ class EnrollmentRepository:
             await self.save(enrollment, expected_version=versions[enrollment.id])
 
 
-def _enterprise(row: EnterpriseReplicaRow) -> EnterpriseReplica:
+def _enterprise(row: Mapping[str, Any]) -> EnterpriseReplica:
     return EnterpriseReplica(
-        nib=row.nib,
-        province_code=row.province_code,
-        kbli=row.kbli,
-        business_capital_idr=row.business_capital_idr,
-        size_class=SizeClass(row.size_class) if row.size_class else None,
-        status=EnterpriseStatus(row.status) if row.status else None,
-        profile_version=row.profile_version,
-        size_class_version=row.size_class_version,
-        status_version=row.status_version,
+        nib=row["nib"],
+        province_code=row["province_code"],
+        kbli=row["kbli"],
+        business_capital_idr=row["business_capital_idr"],
+        size_class=SizeClass(row["size_class"]) if row["size_class"] else None,
+        status=EnterpriseStatus(row["status"]) if row["status"] else None,
+        profile_version=row["profile_version"],
+        size_class_version=row["size_class_version"],
+        status_version=row["status_version"],
     )
 
 
@@ -352,27 +353,24 @@ class ReplicaRepository:
         self.session = session
 
     async def enterprise(self, nib: str, *, lock: bool = False) -> EnterpriseReplica | None:
-        row = await self.session.scalar(
-            _locked(select(EnterpriseReplicaRow).where(EnterpriseReplicaRow.nib == nib), lock)
+        rows = await db.rows_where_in(
+            self.session, ENTERPRISE_REPLICAS, "nib", [nib], lock="no_key_update" if lock else None
         )
-        return _enterprise(row) if row else None
+        return _enterprise(rows[0]) if rows else None
 
     async def enterprises(self, nibs: Iterable[str]) -> dict[str, EnterpriseReplica]:
         """Many at once (a run of registry events); rows locked like ``enterprise(lock=True)``."""
         found: dict[str, EnterpriseReplica] = {}
         wanted = sorted(set(nibs))
         for start in range(0, len(wanted), 1000):
-            rows = await self.session.scalars(
-                _locked(
-                    select(EnterpriseReplicaRow).where(
-                        db.any_of(
-                            self.session, EnterpriseReplicaRow.nib, wanted[start : start + 1000]
-                        )
-                    ),
-                    lock=True,
-                )
+            rows = await db.rows_where_in(
+                self.session,
+                ENTERPRISE_REPLICAS,
+                "nib",
+                wanted[start : start + 1000],
+                lock="no_key_update",
             )
-            found.update({row.nib: _enterprise(row) for row in rows})
+            found.update({row["nib"]: _enterprise(row) for row in rows})
         return found
 
     async def put_enterprises(self, replicas: Sequence[EnterpriseReplica]) -> None:
@@ -384,8 +382,7 @@ class ReplicaRepository:
         )
 
     async def put_enterprise(self, replica: EnterpriseReplica) -> None:
-        await self.session.merge(EnterpriseReplicaRow(**_column_values(replica)))
-        await self.session.flush()
+        await self.put_enterprises([replica])
 
     async def certificate(
         self, certificate_id: str, *, lock: bool = False

@@ -1,4 +1,7 @@
-"""KPI queries over the live read models (small aggregate tables, never the raw facts)."""
+"""KPI queries over the live read models (small aggregate tables, never the raw facts).
+
+The queries a dashboard polls are built once and read through ``db.fetch_mappings``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import BigInteger, Table, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters.tables import ReadModels, reference_figures
+from shared import db
 
 ENTERPRISE_DIMENSIONS = ("province_code", "regency_code", "kbli_division", "size_class")
 
@@ -27,7 +31,7 @@ async def enterprise_totals(
 ) -> list[dict[str, Any]]:
     given = {name: value for name, value in filters.items() if value is not None}
     query = _enterprise_totals(models.enterprise_totals, group_by, tuple(sorted(given)))
-    return [dict(r._mapping) for r in await session.execute(query, given)]
+    return await db.fetch_mappings(session, query, given)
 
 
 @functools.cache
@@ -51,11 +55,13 @@ def _enterprise_totals(t: Table, group_by: str, filter_names: tuple[str, ...]) -
 
 
 async def national_enterprises(session: AsyncSession, models: ReadModels) -> int:
-    return int(
-        await session.scalar(
-            select(func.coalesce(func.sum(models.enterprise_totals.c.enterprises), 0))
-        )
-    )
+    rows = await db.fetch_mappings(session, _national_enterprises(models.enterprise_totals))
+    return int(rows[0]["enterprises"])
+
+
+@functools.cache
+def _national_enterprises(t: Table) -> Any:
+    return select(_total(t.c.enterprises).label("enterprises"))
 
 
 async def certificate_totals(
@@ -135,7 +141,7 @@ async def sentra(
 
 
 async def positions(session: AsyncSession, models: ReadModels) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in await session.execute(_positions(models.positions))]
+    return await db.fetch_mappings(session, _positions(models.positions))
 
 
 @functools.cache
@@ -147,4 +153,4 @@ _REFERENCES = select(reference_figures).order_by(reference_figures.c.key)
 
 
 async def references(session: AsyncSession) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in await session.execute(_REFERENCES)]
+    return await db.fetch_mappings(session, _REFERENCES)

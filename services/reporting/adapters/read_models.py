@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters.tables import GENERATIONS, MODELS, ReadModels, generation_pointer
+from shared import db
 
 OVERRIDE = "reporting.generation"
 
@@ -23,7 +25,8 @@ async def live_generation(session: AsyncSession, *, lock: bool = False) -> str:
     query = _LIVE
     if lock and session.bind.dialect.name == "postgresql":
         query = _LIVE_LOCKED
-    live = await session.scalar(query)
+    rows = await db.fetch_mappings(session, query)
+    live = rows[0]["live"] if rows else None
     if live is None:
         await session.execute(insert(generation_pointer).values(id=1, live=GENERATIONS[0]))
         return GENERATIONS[0]
@@ -115,17 +118,29 @@ async def advance_position(
     next_offset: int,
     event_at: datetime | None,
 ) -> None:
-    table = models.positions
-    statement = _insert(session, table).values(
-        topic=topic, partition=partition, next_offset=next_offset, last_event_at=event_at
+    statement = _advance_position(models.positions, session.bind.dialect.name)
+    await db.execute_on_driver(
+        session,
+        statement,
+        {"topic": topic, "partition": partition, "next_offset": next_offset, "event_at": event_at},
     )
-    statement = statement.on_conflict_do_update(
+
+
+@functools.cache
+def _advance_position(table: Table, dialect: str) -> Any:
+    """Built once per table: every consumer batch runs it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(
+        topic=bindparam("topic"),
+        partition=bindparam("partition"),
+        next_offset=bindparam("next_offset"),
+        last_event_at=bindparam("event_at", type_=table.c.last_event_at.type),
+    )
+    greatest = func.max if dialect == "sqlite" else func.greatest
+    return statement.on_conflict_do_update(
         index_elements=["topic", "partition"],
         set_={
-            "next_offset": func.max(table.c.next_offset, statement.excluded.next_offset)
-            if session.bind.dialect.name == "sqlite"
-            else func.greatest(table.c.next_offset, statement.excluded.next_offset),
+            "next_offset": greatest(table.c.next_offset, statement.excluded.next_offset),
             "last_event_at": func.coalesce(statement.excluded.last_event_at, table.c.last_event_at),
         },
     )
-    await session.execute(statement)
