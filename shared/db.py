@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -169,10 +169,6 @@ class DriverStatement:
     compiled: Compiled
     names: tuple[str, ...]
     processors: dict[str, Callable[[Any], Any]]
-    # The result columns' converters, known once PostgreSQL has described the columns' types.
-    converters: list[tuple[tuple[str, Callable[[Any], Any] | None], ...]] = field(
-        default_factory=list, compare=False
-    )
 
     @classmethod
     def of(cls, statement: Any, dialect: Dialect) -> DriverStatement:
@@ -193,16 +189,13 @@ class DriverStatement:
 
     def mappings(self, records: list[Any], prepared: Any, dialect: Dialect) -> list[dict[str, Any]]:
         """Rows as dictionaries keyed by the statement's column labels, each value converted
-        as SQLAlchemy converts it (a ``TypeDecorator``, a NUMERIC read as a float)."""
-        if not self.converters:
-            columns = getattr(self.compiled, "_result_columns", None) or ()
-            self.converters.append(
-                tuple(
-                    (column.keyname, column.type._cached_result_processor(dialect, attr.type.oid))
-                    for column, attr in zip(columns, prepared.get_attributes(), strict=True)
-                )
-            )
-        converters = self.converters[0]
+        as SQLAlchemy converts it (a ``TypeDecorator``, a NUMERIC read as a float), by the
+        column types PostgreSQL described when the statement was prepared."""
+        columns = getattr(self.compiled, "_result_columns", None) or ()
+        converters = [
+            (column.keyname, column.type._cached_result_processor(dialect, attr.type.oid))
+            for column, attr in zip(columns, prepared.get_attributes(), strict=True)
+        ]
         return [
             {
                 name: convert(value) if convert is not None else value
@@ -212,21 +205,11 @@ class DriverStatement:
         ]
 
 
-_DRIVER_STATEMENTS: dict[tuple[int, str], tuple[Any, DriverStatement]] = {}
-
-
+@functools.lru_cache(maxsize=1024)
 def driver_statement(statement: Any, dialect: Dialect) -> DriverStatement:
     """``statement`` compiled for asyncpg, once per statement object: for statements built
     once (module constants, ``functools.cache``), which is what makes the path pay."""
-    key = (id(statement), dialect.name)
-    cached = _DRIVER_STATEMENTS.get(key)
-    if cached is not None and cached[0] is statement:
-        return cached[1]
-    if len(_DRIVER_STATEMENTS) >= 1024:  # statements built per call would only churn
-        _DRIVER_STATEMENTS.clear()
-    compiled = DriverStatement.of(statement, dialect)
-    _DRIVER_STATEMENTS[key] = (statement, compiled)
-    return compiled
+    return DriverStatement.of(statement, dialect)
 
 
 async def run_on_driver(

@@ -46,7 +46,7 @@ class ReplicaRepository:
     async def save_enterprises(self, enterprises: Iterable[Enterprise]) -> None:
         await db.upsert_many(
             self.session,
-            EnterpriseReplicaRow.__table__,  # type: ignore[arg-type]
+            ENTERPRISE_REPLICAS,
             [
                 {
                     "nib": e.nib,

@@ -376,7 +376,7 @@ class ReplicaRepository:
     async def put_enterprises(self, replicas: Sequence[EnterpriseReplica]) -> None:
         await db.upsert_many(
             self.session,
-            EnterpriseReplicaRow.__table__,  # type: ignore[arg-type]
+            ENTERPRISE_REPLICAS,
             [_column_values(r) for r in replicas],
             ["nib"],
         )

@@ -129,8 +129,8 @@ async def advance_position(
 @functools.cache
 def _advance_position(table: Table, dialect: str) -> Any:
     """Built once per table: every consumer batch runs it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(table).values(
         topic=bindparam("topic"),
         partition=bindparam("partition"),
         next_offset=bindparam("next_offset"),
