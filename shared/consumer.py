@@ -159,6 +159,7 @@ class BatchConsumer:
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{self.routes.name}:{','.join(t.name for t in topics)}",
+            parser=_parse_batch,
             decoder=_undecoded,
         )(self._on_batch)
 
@@ -438,6 +439,30 @@ def _runs(items: list[_Decoded], *, together: bool) -> list[list[_Decoded]]:
         else:
             runs.append([item])
     return runs
+
+
+async def _parse_batch(
+    records: tuple[ConsumerRecord, ...], default: Callable[..., Awaitable[KafkaMessage]]
+) -> KafkaMessage:
+    """FastStream's batch parser, less its decoding of every header of every record.
+
+    That decoding fails the whole batch on one header that is not UTF-8, before
+    ``envelope.decode`` can dead-letter the one message: the partition would stall. Headers
+    are left to ``envelope.decode``, which also spares the per-record dictionaries FastStream
+    builds and nothing reads (3–5 % of a consumer's CPU during an import). The message is built
+    as FastStream's own parser builds it, with the consumer its acknowledgement commits on.
+    """
+    parser: Any = default.__self__  # type: ignore[attr-defined]
+    first, last = records[0], records[-1]
+    return parser.msg_class(  # type: ignore[no-any-return]
+        body=[record.value or b"" for record in records],
+        headers={},
+        batch_headers=[],
+        message_id=f"{first.offset}-{last.offset}-{first.timestamp}",
+        raw_message=records,
+        path={},  # topics are named, not patterns: no path parameters
+        consumer=parser._consumer,
+    )
 
 
 async def _undecoded(msg: KafkaMessage) -> None:

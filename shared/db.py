@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
+from shared.pg_arrays import speed_up_array_parameters
 from shared.telemetry import sql_span
 
 NAMING_CONVENTION = {
@@ -71,6 +72,7 @@ def create_engine(
         _make_sqlite_transactional(engine)
         return engine
     kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
+    speed_up_array_parameters()
     # No ping before each checkout (a round trip per transaction): a connection found dead in
     # use fails that one transaction (503 to a caller, a retry for a consumer) and SQLAlchemy
     # then discards every connection opened before it, so the pool recovers in one go.

@@ -202,3 +202,26 @@ async def test_a_write_built_once_runs_in_the_session_transaction(store: Store) 
     async with db.transaction(store.sessions) as session:
         await db.execute_on_driver(session, ADD_ONE, {"key": "35"})
     assert await store.rows() == {"35": 2}
+
+
+async def test_array_parameters_encode_and_reject_as_asyncpg_always_did(
+    databases: Databases,
+) -> None:
+    if not databases.use_postgres:
+        pytest.skip("asyncpg's array parameters: PostgreSQL only")
+    engine = db.create_engine(await databases.url_for("arrays"))
+    try:
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            text_array = await raw.fetchval("SELECT $1::text[]", ["a", "", None, 'ü,{"}'])
+            assert text_array == ["a", "", None, 'ü,{"}']
+            assert await raw.fetchval("SELECT $1::int[]", ([1, 2], [3, 4])) == [[1, 2], [3, 4]]
+            assert await raw.fetchval("SELECT $1::int[]", range(3)) == [0, 1, 2]
+            for not_an_array in ("abc", {"a": 1}, 5):
+                with pytest.raises(Exception, match="sized iterable container expected"):
+                    await raw.fetchval("SELECT $1::text[]", not_an_array)
+            with pytest.raises(Exception, match="non-homogeneous array"):
+                await raw.fetchval("SELECT $1::int[]", [[1, 2], 3])
+    finally:
+        await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from shared.events.programs import EnrollmentFacts, EnrollmentRequested
 from shared.events.topics import ENTERPRISES, all_topic_names
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
-from tests.support.kafka import produce, read_topic, wait_for_records
+from tests.support.kafka import committed_offset, produce, read_topic, wait_for_records
 from tests.support.platform import Databases, eventually, running, service_settings
 from tests.support.proxy import CuttableProxy
 
@@ -203,9 +204,19 @@ async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platf
             "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
         },
     )
+    await produce(
+        bootstrap,
+        ENTERPRISES.name,
+        json.dumps({**good, "registered_at": "2026-01-05T03:00:00Z"}).encode(),
+        key=key,
+        headers={
+            **base_headers,
+            "ce_id": "latin1-1",
+            "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
+            "ce_subject": "CV Masker Palu – Sulawesi".encode("cp1252"),
+        },
+    )
     # a good event behind the poison ones, on the same partition: the consumer must go on
-    import json
-
     await produce(
         bootstrap,
         ENTERPRISES.name,
@@ -219,11 +230,13 @@ async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platf
     )
 
     await eventually(lambda: platform.province_count("72"), lambda n: n == 1)
-    dead = await wait_for_records(bootstrap, ENTERPRISES.dead_letter, 3)
+    dead = await wait_for_records(bootstrap, ENTERPRISES.dead_letter, 4)
     reasons = {
-        dict(r.headers)["ce_id"].decode(): {k: v.decode() for k, v in r.headers} for r in dead
+        dict(r.headers)["ce_id"].decode(): {k: v.decode(errors="replace") for k, v in r.headers}
+        for r in dead
     }
-    assert set(reasons) == {"bad-json-1", "unknown-1", "invalid-1"}
+    assert set(reasons) == {"bad-json-1", "unknown-1", "invalid-1", "latin1-1"}
+    assert reasons["latin1-1"]["dlq_reason"].startswith("malformed: headers: not UTF-8")
     assert reasons["bad-json-1"]["dlq_reason"].startswith("malformed:")
     assert reasons["unknown-1"]["dlq_reason"].startswith("unknown-type:")
     assert "Nope" in reasons["unknown-1"]["dlq_reason"]
@@ -235,6 +248,13 @@ async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platf
         assert int(headers["dlq_original_offset"]) >= 0
         assert headers["dlq_original_partition"].isdigit()
     assert next(r for r in dead if dict(r.headers)["ce_id"] == b"bad-json-1").value == b"{not json"
+    # and its offsets are committed past the poison: a restart would not read it again
+    partition = int(reasons["bad-json-1"]["dlq_original_partition"])
+    last_poison = max(int(h["dlq_original_offset"]) for h in reasons.values())
+    await eventually(
+        lambda: committed_offset(bootstrap, "ikm-reporting", ENTERPRISES.name, partition),
+        lambda offset: offset is not None and offset > last_poison + 1,
+    )
 
 
 async def test_post_succeeds_while_broker_unreachable_and_event_arrives_after(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -51,7 +52,7 @@ async def produce(
     value: bytes,
     *,
     key: bytes | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str | bytes] | None = None,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -60,7 +61,20 @@ async def produce(
             topic,
             value,
             key=key,
-            headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+            headers=[
+                (k, v if isinstance(v, bytes) else v.encode()) for k, v in (headers or {}).items()
+            ],
         )
     finally:
         await producer.stop()
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int) -> int | None:
+    """The offset ``group`` has committed on one partition (None: nothing committed yet)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(TopicPartition(topic, partition))
+        return offset
+    finally:
+        await consumer.stop()
