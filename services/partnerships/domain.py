@@ -94,13 +94,16 @@ def replicate(
     replica holds: a re-published old event must not roll the replica back."""
     if known is not None and version <= known.version:
         return None
-    base = known or Enterprise(nib, None, None, EnterpriseStatus.ACTIVE, version)
+    if known is None:
+        return Enterprise(
+            nib, name or None, province_code or None, status or EnterpriseStatus.ACTIVE, version
+        )
     return replace(
-        base,
+        known,
         version=version,
-        name=name or base.name,
-        province_code=province_code or base.province_code,
-        status=status or base.status,
+        name=name or known.name,
+        province_code=province_code or known.province_code,
+        status=status or known.status,
     )
 
 

@@ -9,6 +9,7 @@ version it was loaded with, so a lost update is a ``Conflict``, never silent.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from enum import Enum
@@ -46,19 +47,24 @@ R = TypeVar("R", bound=ProgramsTable)
 ENTERPRISE_REPLICAS: Table = EnterpriseReplicaRow.__table__  # type: ignore[assignment]
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _column_values(obj: Any) -> dict[str, Any]:
     """A domain dataclass as column values: enums as strings, tuples as lists, models as JSON."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, Enum):
-            return value.value
-        if isinstance(value, tuple):
-            return list(value)
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json")
-        return value
-
-    return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
 
 
 def _locked(statement: Select[tuple[R]], lock: bool) -> Select[tuple[R]]:

@@ -43,19 +43,19 @@ def apply_profile(
     current: EnterpriseReplica | None, *, nib: str, version: int, profile: EnterpriseProfile
 ) -> EnterpriseReplica:
     replica = current or EnterpriseReplica(nib=nib)
+    changes: dict[str, object] = {}
     if version > replica.profile_version:
-        replica = replace(
-            replica,
+        changes.update(
             province_code=profile.province_code,
             kbli=profile.kbli,
             business_capital_idr=profile.business_capital_idr,
             profile_version=version,
         )
     if version > replica.size_class_version:
-        replica = replace(replica, size_class=profile.size_class, size_class_version=version)
+        changes.update(size_class=profile.size_class, size_class_version=version)
     if version > replica.status_version:
-        replica = replace(replica, status=profile.status, status_version=version)
-    return replica
+        changes.update(status=profile.status, status_version=version)
+    return replace(replica, **changes) if changes else replica  # type: ignore[arg-type]
 
 
 def apply_reclassification(
