@@ -14,8 +14,9 @@ we read what it writes.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,24 @@ class Envelope:
     offset: int | None = None
 
 
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as ``ce_id`` strings.
+
+    A bulk import names 1,000 events at a time: one read of the system's random source for
+    all of them, where ``str(uuid.uuid4())`` makes one read, a ``UUID`` object and its
+    formatting per event (about 5 % of the registry's CPU in an import).
+    """
+    random = os.urandom(16 * count)
+    ids = []
+    for start in range(0, 16 * count, 16):
+        raw = bytearray(random[start : start + 16])
+        raw[6] = raw[6] & 0x0F | 0x40  # version 4
+        raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+        digits = raw.hex()
+        ids.append(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}")
+    return ids
+
+
 def encode(
     event: Event,
     *,
@@ -81,7 +100,7 @@ def encode(
 ) -> OutgoingMessage:
     subject = event.subject
     headers = {
-        "ce_id": event_id or str(uuid.uuid4()),
+        "ce_id": event_id or new_event_ids(1)[0],
         "ce_source": source,
         "ce_type": event.ce_type(),
         "ce_specversion": "1.0",
@@ -95,8 +114,11 @@ def encode(
     return OutgoingMessage(event.topic.name, subject, event.model_dump_json().encode(), headers)
 
 
+@functools.lru_cache(maxsize=16)
 def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, as the CloudEvents SDK writes it."""
+    """RFC 3339 in UTC with a ``Z``, as the CloudEvents SDK writes it.
+
+    Cached: the events of one command share one moment, and a bulk command has a thousand."""
     text = moment.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

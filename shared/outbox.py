@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import DriverStatement, UtcDateTime, insert_many, run_on_driver
-from shared.envelope import OutgoingMessage, encode
+from shared.envelope import OutgoingMessage, encode, new_event_ids
 from shared.errors import retry_delay
 from shared.events.base import Event
 from shared.telemetry import current_trace_headers
@@ -93,7 +93,8 @@ class Outbox:
         trace_headers = current_trace_headers()
         now = datetime.now(UTC)
         messages = [
-            encode(e, source=self.source, time=now, extra_headers=trace_headers) for e in events
+            encode(e, source=self.source, event_id=event_id, time=now, extra_headers=trace_headers)
+            for e, event_id in zip(events, new_event_ids(len(events)), strict=True)
         ]
         await insert_many(
             session,

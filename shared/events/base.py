@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -37,10 +38,12 @@ class Event(BaseModel):
         return name.removesuffix(suffix) if cls.schema_version > 1 else name
 
     @classmethod
+    @functools.cache  # one entry per event class
     def ce_type(cls) -> str:
         return f"{CE_TYPE_PREFIX}.{cls.topic.owner}.{cls.event_name()}.v{cls.schema_version}"
 
     @classmethod
+    @functools.cache
     def dataschema(cls) -> str:
         return f"urn:ikm:schema:{cls.ce_type()}"
 

@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from types import MappingProxyType
 
@@ -144,7 +144,11 @@ def regency(code: str, on: date | None = None) -> Regency | None:
     Retired codes (e.g. ``9101`` before the Papua split) resolve only for dates in their
     period; ``regencies()[code]`` gives every period of a code regardless of date.
     """
-    day = on or date.today()
+    return _regency_on(code, on or date.today())
+
+
+@lru_cache(maxsize=8192)  # a register import asks about the same few hundred codes and one day
+def _regency_on(code: str, day: date) -> Regency | None:
     return next((r for r in regencies().get(_normalise(code), ()) if r.valid_on(day)), None)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.envelope import EnvelopeError, decode, encode, format_time
+from shared.envelope import EnvelopeError, decode, encode, format_time, new_event_ids
 from shared.events.registry import EnterpriseProfile, EnterpriseRegistered
 
 EVENT = EnterpriseRegistered(
@@ -120,3 +121,15 @@ def test_a_bad_attribute_is_named(header: str, value: bytes, rule: str) -> None:
     headers = [(k, value if k == header else v) for k, v in headers_of(message)]
     with pytest.raises(EnvelopeError, match=rule):
         decode(headers, message.value)
+
+
+def test_event_ids_are_distinct_random_rfc_4122_uuids() -> None:
+    ids = new_event_ids(1000)
+    assert len(set(ids)) == 1000
+    for event_id in ids:
+        parsed = uuid.UUID(event_id)
+        assert str(parsed) == event_id
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert new_event_ids(0) == []
+    assert uuid.UUID(encode(EVENT, source="/ikm/registry").event_id).version == 4
