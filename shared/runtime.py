@@ -185,7 +185,7 @@ class ServiceRuntime:
             asyncio.create_task(self._repeat(*job), name=f"{self.name}-{job[0]}")
             for job in self._periodic
         ]
-        _tune_garbage_collector()
+        tune_garbage_collector()
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
@@ -228,7 +228,7 @@ class ServiceRuntime:
         return checks
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """Once per process, when the service has started: keep what it built to start out of the
     collector's passes, and collect young objects less often.
 
