@@ -36,10 +36,12 @@ test-integration: install
 test-faults: install
 	$(BIN)/pytest -q -p no:cacheprovider tests/faults
 
-## bench: the pipeline and command latency beside the raw Kafka client (BENCH_ARGS to size it)
+## bench: the pipeline and command latency beside the raw Kafka client (BENCH_ARGS to size it),
+## then each consumer's CPU per event
 BENCH_ARGS ?= --enterprises 100000
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.consumers
 
 lint: install
 	$(BIN)/ruff check .
