@@ -171,63 +171,25 @@ async def test_malformed_and_unknown_messages_go_to_dead_letters(platform: Platf
         "ce_time": "2026-01-05T03:00:00Z",
         "content-type": "application/json",
     }
-    await produce(
-        bootstrap,
-        ENTERPRISES.name,
-        b"{not json",
-        key=key,
-        headers={
-            **base_headers,
-            "ce_id": "bad-json-1",
-            "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
-        },
-    )
-    await produce(
-        bootstrap,
-        ENTERPRISES.name,
-        b'{"x": 1}',
-        key=key,
-        headers={
-            **base_headers,
-            "ce_id": "unknown-1",
-            "ce_type": "id.go.kemenperin.ikm.registry.Nope.v1",
-        },
-    )
-    await produce(
-        bootstrap,
-        ENTERPRISES.name,
-        b'{"nib": "9000000000001"}',
-        key=key,
-        headers={
-            **base_headers,
-            "ce_id": "invalid-1",
-            "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
-        },
-    )
-    await produce(
-        bootstrap,
-        ENTERPRISES.name,
-        json.dumps({**good, "registered_at": "2026-01-05T03:00:00Z"}).encode(),
-        key=key,
-        headers={
-            **base_headers,
-            "ce_id": "latin1-1",
-            "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
-            "ce_subject": "CV Masker Palu – Sulawesi".encode("cp1252"),
-        },
-    )
-    # a good event behind the poison ones, on the same partition: the consumer must go on
-    await produce(
-        bootstrap,
-        ENTERPRISES.name,
-        json.dumps({**good, "registered_at": "2026-01-05T03:00:00Z"}).encode(),
-        key=key,
-        headers={
-            **base_headers,
-            "ce_id": "good-1",
-            "ce_type": "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1",
-        },
-    )
+    registered = "id.go.kemenperin.ikm.registry.EnterpriseRegistered.v1"
+    good_value = json.dumps({**good, "registered_at": "2026-01-05T03:00:00Z"}).encode()
+    messages: list[tuple[bytes, dict[str, str | bytes]]] = [
+        (b"{not json", {"ce_id": "bad-json-1", "ce_type": registered}),
+        (b'{"x": 1}', {"ce_id": "unknown-1", "ce_type": "id.go.kemenperin.ikm.registry.Nope.v1"}),
+        (b'{"nib": "9000000000001"}', {"ce_id": "invalid-1", "ce_type": registered}),
+        (
+            good_value,
+            {
+                "ce_id": "latin1-1",
+                "ce_type": registered,
+                "ce_subject": "CV Masker Palu – Sulawesi".encode("cp1252"),
+            },
+        ),
+        # a good event behind the poison ones, on the same partition: the consumer must go on
+        (good_value, {"ce_id": "good-1", "ce_type": registered}),
+    ]
+    for value, headers in messages:
+        await produce(bootstrap, ENTERPRISES.name, value, key=key, headers=base_headers | headers)
 
     await eventually(lambda: platform.province_count("72"), lambda n: n == 1)
     dead = await wait_for_records(bootstrap, ENTERPRISES.dead_letter, 4)
