@@ -23,16 +23,15 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
-from importlib import import_module
 from typing import Any
 
-import asyncpg
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy.engine import make_url
 
 from bench.generator import enterprises
-from bench.run import POSTGRES, RESULTS
+from bench.run import RESULTS, create_database, drop_databases, service_settings
+from cli.catalog import entries
 from shared import migrations
 from shared.consumer import BatchConsumer
 from shared.envelope import encode
@@ -92,41 +91,19 @@ def _records(count: int, batch: int) -> list[list[ConsumerRecord]]:
 
 async def _consumer(service: str, database: str) -> tuple[ServiceRuntime, BatchConsumer]:
     """The service's own runtime and consumer, from its composition root, on ``database``."""
-    settings_class = getattr(
-        import_module(f"services.{service}.settings"), f"{service.capitalize()}Settings"
-    )
-    settings = settings_class(
-        database_url=database, platform=PlatformSettings(log_level="WARNING", log_format="text")
-    )
+    (entry,) = entries([service])
+    quiet = PlatformSettings(log_level="WARNING", log_format="text")
+    settings = service_settings(entry, database, quiet)
     await asyncio.to_thread(migrations.upgrade, settings)
-    app = import_module(f"services.{service}.app").create_app(settings)
+    app = entry.create_app(settings)
     runtime: ServiceRuntime = app.state.runtime
     return runtime, runtime.consumers[0]
 
 
-async def _fresh_database(name: str) -> str:
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = make_url(POSTGRES).set(drivername="postgresql+asyncpg", database=name)
-    return url.render_as_string(hide_password=False)
-
-
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(POSTGRES)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def measure(service: str, events: int, batch: int, callgrind: bool) -> dict[str, Any]:
     """Apply ``events`` in batches after one batch of warm-up; CPU µs per measured event."""
-    name = f"ikm_bench_consumer_{service}"
-    runtime, consumer = await _consumer(service, await _fresh_database(name))
+    database = await create_database(f"ikm_bench_consumer_{service}_{uuid.uuid4().hex[:8]}")
+    runtime, consumer = await _consumer(service, database)
     try:
         batches = _records(events + batch, batch)
         tune_garbage_collector()  # as a started service does
@@ -143,7 +120,7 @@ async def measure(service: str, events: int, batch: int, callgrind: bool) -> dic
         return {"events": measured, "batch": batch, "cpu_us_per_event": 1e6 * cpu_s / measured}
     finally:
         await runtime.engine.dispose()
-        await _drop_database(name)
+        await drop_databases([database])
 
 
 def _callgrind_control(state: str) -> None:

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.generator import enterprises
-from cli.catalog import SERVICES
+from cli.catalog import SERVICES, ServiceEntry
 from shared import migrations
 from shared.broker import EmbeddedBroker, free_port
 from shared.events.topics import all_topic_names
 from shared.kafka import ensure_topics
-from shared.settings import KafkaSettings, PlatformSettings
+from shared.settings import KafkaSettings, PlatformSettings, ServiceSettings
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = os.environ.get("IKM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -93,6 +93,34 @@ async def raw_baseline(bootstrap: str, count: int, size: int) -> dict[str, float
 # --- the platform as processes ---------------------------------------------------------------
 
 
+def service_settings(
+    entry: ServiceEntry, database_url: str, platform: PlatformSettings
+) -> ServiceSettings:
+    return entry.settings().model_copy(update={"database_url": database_url, "platform": platform})
+
+
+async def create_database(name: str) -> str:
+    """An empty PostgreSQL database; its SQLAlchemy URL."""
+    connection = await asyncpg.connect(POSTGRES)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+async def drop_databases(urls: Iterable[str]) -> None:
+    connection = await asyncpg.connect(POSTGRES)
+    try:
+        for url in urls:
+            await connection.execute(
+                f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'
+            )
+    finally:
+        await connection.close()
+
+
 class Platform:
     def __init__(self, bootstrap: str, work: Path) -> None:
         self.bootstrap = bootstrap
@@ -105,33 +133,14 @@ class Platform:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     async def create_databases(self) -> None:
-        connection = await asyncpg.connect(POSTGRES)
-        try:
-            for entry in SERVICES:
-                name = f"ikm_bench_{entry.name}_{uuid.uuid4().hex[:8]}"
-                await connection.execute(f'CREATE DATABASE "{name}"')
-                base = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-                self.databases[entry.name] = f"{base}/{name}"
-        finally:
-            await connection.close()
         for entry in SERVICES:
-            settings = entry.settings().model_copy(
-                update={
-                    "database_url": self.databases[entry.name],
-                    "platform": PlatformSettings(data_dir=self.work),
-                }
-            )
+            url = await create_database(f"ikm_bench_{entry.name}_{uuid.uuid4().hex[:8]}")
+            self.databases[entry.name] = url
+            settings = service_settings(entry, url, PlatformSettings(data_dir=self.work))
             await asyncio.to_thread(migrations.upgrade, settings)
 
     async def drop_databases(self) -> None:
-        connection = await asyncpg.connect(POSTGRES)
-        try:
-            for url in self.databases.values():
-                await connection.execute(
-                    f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'
-                )
-        finally:
-            await connection.close()
+        await drop_databases(self.databases.values())
 
     def start(self) -> None:
         for entry in SERVICES:

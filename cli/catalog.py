@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 
+from fastapi import FastAPI
+
 from shared.settings import ServiceSettings
 
 
@@ -21,6 +23,11 @@ class ServiceEntry:
         cls = getattr(module, f"{self.name.capitalize()}Settings")
         settings: ServiceSettings = cls()
         return settings
+
+    def create_app(self, settings: ServiceSettings) -> FastAPI:
+        """The service's app from its composition root, not started."""
+        app: FastAPI = import_module(f"services.{self.name}.app").create_app(settings)
+        return app
 
 
 SERVICES = tuple(ServiceEntry(n) for n in ("registry", "programs", "partnerships", "reporting"))

@@ -135,8 +135,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value
 
 
-def _dialect_insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """An ``INSERT`` with the dialect's ``ON CONFLICT`` clauses (PostgreSQL's, else SQLite's)."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
@@ -400,7 +400,7 @@ async def _bulk_insert(
             for name in names
         }
         return [tuple(row) for row in await run_on_driver(session, statement, parameters)]
-    insert = _on_conflict(_dialect_insert(session, table), table, names, kind, keys)
+    insert = _on_conflict(dialect_insert(dialect.name, table), table, names, kind, keys)
     result = await session.execute(insert, rows)
     return [tuple(row) for row in result] if kind == "insert_new" else []
 

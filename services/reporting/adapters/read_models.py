@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.adapters.tables import GENERATIONS, MODELS, ReadModels, generation_pointer
@@ -73,8 +72,7 @@ async def empty(session: AsyncSession, models: ReadModels) -> None:
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return db.dialect_insert(session.bind.dialect.name, table)
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Any:
@@ -129,8 +127,7 @@ async def advance_position(
 @functools.cache
 def _advance_position(table: Table, dialect: str) -> Any:
     """Built once per table: every consumer batch runs it."""
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = dialect_insert(table).values(
+    statement = db.dialect_insert(dialect, table).values(
         topic=bindparam("topic"),
         partition=bindparam("partition"),
         next_offset=bindparam("next_offset"),
