@@ -18,9 +18,9 @@ import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -54,9 +54,12 @@ class OutgoingMessage:
         return self.headers["ce_type"]
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """A received CloudEvent: its attributes, its JSON data and the trace context it carried."""
+class Envelope(NamedTuple):
+    """A received CloudEvent: its attributes, its JSON data and the trace context it carried.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in a third of the
+    time (a frozen dataclass sets each of its fields through ``object.__setattr__``), which
+    counts for an object every consumer builds for every event it reads."""
 
     id: str
     source: str
@@ -64,8 +67,8 @@ class Envelope:
     subject: str | None
     time: datetime | None
     data: dict[str, Any]
+    trace_headers: dict[str, str]
     key: str | None = None
-    trace_headers: dict[str, str] = field(default_factory=dict)
     # where it was read from, when it was read from Kafka
     topic: str | None = None
     partition: int | None = None

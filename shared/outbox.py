@@ -41,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from shared.db import DriverStatement, UtcDateTime, insert_many, run_on_driver
 from shared.envelope import OutgoingMessage, encode, new_event_ids
@@ -112,11 +113,23 @@ class Outbox:
                 for m in messages
             ],
         )
-        event.listen(session.sync_session, "after_commit", self._wake, once=True)
+        session.info[_WRITTEN] = self
         return messages
 
-    def _wake(self, _session: object) -> None:
-        self.committed.set()
+
+_WRITTEN = "ikm.outbox_written"
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relay(session: Session) -> None:
+    """Once a transaction that wrote outbox rows commits, its relay publishes them at once.
+
+    One listener for every session rather than one registered per transaction: registering
+    cost about 40 µs, once per command. (A session rolled back keeps the mark; it only wakes
+    the relay once more at its next commit, to find nothing new.)"""
+    outbox = session.info.pop(_WRITTEN, None)
+    if outbox is not None:
+        outbox.committed.set()
 
 
 class OutboxRelay:

@@ -96,14 +96,14 @@ async def register_partner(body: PartnerIn, request: Request, runtime: Runtime) 
 
 @router.get("/partners", response_model=list[PartnerOut], tags=["partners"])
 async def list_partners(runtime: Runtime) -> list[PartnerOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         partners = await PartnerRepository(session).all()
     return [_partner_out(p) for p in partners]
 
 
 @router.get("/partners/{partner_nib}", response_model=PartnerOut, tags=["partners"])
 async def get_partner(partner_nib: str, runtime: Runtime) -> PartnerOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         partner = await PartnerRepository(session).get(partner_nib)
     if partner is None:
         raise NotFound(f"no partner firm with NIB {partner_nib}", field="partner_nib")
@@ -204,7 +204,7 @@ async def list_partnerships(
     stage: PartnershipStage | None = None,
     signed_in: int | None = None,
 ) -> list[PartnershipOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         partnerships = await PartnershipRepository(session).find(
             partner_nib=partner_nib, nib=nib, stage=stage, signed_in=signed_in
         )
@@ -215,7 +215,7 @@ async def list_partnerships(
 async def get_partnership(
     partnership_id: str, response: Response, runtime: Runtime
 ) -> PartnershipOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         partnership = await PartnershipRepository(session).get(partnership_id)
     if partnership is None:
         raise NotFound(f"no partnership {partnership_id}", field="partnership_id")
@@ -324,7 +324,7 @@ def _readiness_out(r: domain.Readiness) -> ReadinessOut:
     "/enterprises/{nib}/readiness", response_model=EnterpriseReadinessOut, tags=["readiness"]
 )
 async def enterprise_readiness(nib: str, runtime: Runtime) -> EnterpriseReadinessOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         replica = ReplicaRepository(session)
         enterprise = await replica.enterprise(nib)
         if enterprise is None:
@@ -351,7 +351,7 @@ async def enterprise_readiness(nib: str, runtime: Runtime) -> EnterpriseReadines
     "/partners/{partner_nib}/candidates", response_model=list[ReadinessOut], tags=["readiness"]
 )
 async def partner_candidates(partner_nib: str, runtime: Runtime) -> list[ReadinessOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         if await PartnerRepository(session).get(partner_nib) is None:
             raise NotFound(f"no partner firm with NIB {partner_nib}", field="partner_nib")
         candidates = await ReadinessRepository(session).candidates_of(partner_nib)
@@ -419,7 +419,7 @@ async def set_target(
 @router.get("/targets/{fiscal_year}", response_model=AttainmentOut, tags=["targets"])
 async def attainment(fiscal_year: int, runtime: Runtime) -> AttainmentOut:
     domain.check_fiscal_year(fiscal_year)
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         agreements = await PartnershipRepository(session).signed_in(fiscal_year)
         targets = await TargetRepository(session).of_year(fiscal_year)
     return AttainmentOut(

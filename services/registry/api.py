@@ -344,7 +344,7 @@ async def search_enterprises(
     where = EnterpriseFilter(
         province_code, regency_code, kbli, size_class, certificate_scheme, sentra_id, status
     )
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         rows = await EnterpriseRepository(session).search(where, after=after, limit=limit)
     next_cursor = (
         base64.urlsafe_b64encode(rows[-1].nib.encode()).decode() if len(rows) == limit else None
@@ -354,7 +354,7 @@ async def search_enterprises(
 
 @router.get("/enterprises/{nib}", response_model=EnterpriseOut, tags=["enterprises"])
 async def get_enterprise(nib: str, runtime: Runtime) -> JSONResponse:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         enterprise = await EnterpriseRepository(session).get(nib)
     if enterprise is None:
         raise NotFound(f"no enterprise with NIB {nib}", field="nib")
@@ -547,7 +547,7 @@ async def designate_sentra(
 
 @router.get("/sentra/{sentra_id}", response_model=SentraOut, tags=["sentra"])
 async def get_sentra(sentra_id: str, runtime: Runtime) -> SentraOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         sentra = await SentraRepository(session).get(sentra_id)
     if sentra is None:
         raise NotFound(f"no sentra {sentra_id}", field="sentra_id")
@@ -614,7 +614,7 @@ async def report_sentra_outcome(
 
 @router.get("/sentra/{sentra_id}/outcomes", response_model=list[OutcomeOut], tags=["sentra"])
 async def sentra_outcomes(sentra_id: str, runtime: Runtime) -> list[OutcomeOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         rows = await SentraRepository(session).outcomes(sentra_id)
     return [
         OutcomeOut(

@@ -160,7 +160,7 @@ async def put_reference_figure(
 
 @references.get("", response_model=list[ReferenceFigure])
 async def list_reference_figures(runtime: Runtime) -> list[ReferenceFigure]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         rows = await queries.references(session)
     return [ReferenceFigure(**row) for row in rows]
 
@@ -188,7 +188,7 @@ async def enterprises(
     format: Format = "json",
 ) -> Any:
     """IKM units, workforce, investment and sales per group, with the share of the total."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         rows = await queries.enterprise_totals(
             session, models, GROUPS[group_by], province_code=province_code
@@ -223,7 +223,7 @@ async def certificates(
     runtime: Runtime, province_code: str | None = None, format: Format = "json"
 ) -> Any:
     """Certificates by scheme and province: active, expired, revoked."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         rows = await queries.certificate_totals(session, models, province_code)
         freshness = await _freshness(runtime, session, models)
@@ -240,7 +240,7 @@ async def budget(
     format: Format = "json",
 ) -> Any:
     """Budget lines: pagu, postponed, refocused in/out, reserved, realised and absorption."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         rows = await queries.budget_lines(
             session,
@@ -277,7 +277,7 @@ async def enrollment_funnel(
     format: Format = "json",
 ) -> Any:
     """The enrollment funnel per program and year: how many reached each stage."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         stages = await queries.funnel(
             session, models, program_code=program_code, fiscal_year=fiscal_year
@@ -295,7 +295,7 @@ async def enrollment_funnel(
 @router.get("/postponements", response_model=Kpi)
 async def postponements(runtime: Runtime, format: Format = "json") -> Any:
     """The impact of each postponement: enterprises and provinces suspended, amounts held."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         rows = []
         for line in await queries.postponed_lines(session, models):
@@ -322,7 +322,7 @@ async def partnerships(
     runtime: Runtime, fiscal_year: int | None = None, format: Format = "json"
 ) -> Any:
     """Partnerships by stage and partner; attainment against each year's target in its unit."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         agreements = await queries.partnerships(session, models)
         targets = await queries.targets(session, models)
@@ -375,7 +375,7 @@ async def partnerships(
 @router.get("/sentra", response_model=Kpi)
 async def sentra(runtime: Runtime, format: Format = "json") -> Any:
     """Sentra IKM with their members and outcome figures over time (ranges as min/max)."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         models = await store.readable(session)
         rows, outcomes = await queries.sentra(session, models)
         freshness = await _freshness(runtime, session, models)

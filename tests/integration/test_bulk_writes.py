@@ -4,6 +4,7 @@ through the session do."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -223,5 +224,41 @@ async def test_array_parameters_encode_and_reject_as_asyncpg_always_did(
                     await raw.fetchval("SELECT $1::text[]", not_an_array)
             with pytest.raises(Exception, match="non-homogeneous array"):
                 await raw.fetchval("SELECT $1::int[]", [[1, 2], 3])
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_run_without_a_transaction_and_leave_the_pool_transactional(
+    databases: Databases,
+) -> None:
+    """``db.reading``: on PostgreSQL each query is a transaction of its own (no BEGIN and
+    COMMIT round trips), it reads what the session would, and the connection it used goes back
+    to the pool as it came, so the next unit of work still rolls back as a whole."""
+    engine = db.create_engine(await databases.url_for("reading"), pool_size=1, max_overflow=0)
+    sessions = db.session_factory(engine)
+    started = select(func.transaction_timestamp())
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        async with db.transaction(sessions) as session:
+            await db.insert_many(session, totals, [{"province_code": "35", "enterprises": 7}])
+
+        async with db.reading(sessions) as session:
+            rows = await db.fetch_mappings(session, BY_PROVINCE, {"at_least": 0})
+            first = await session.scalar(started)
+            await asyncio.sleep(0.01)
+            second = await session.scalar(started)
+        assert rows == [{"key": "35", "enterprises": 7, "counted_at": None, "share_pct": None}]
+        if databases.use_postgres:  # each statement started a transaction of its own
+            assert second > first
+
+        with pytest.raises(RuntimeError):
+            async with db.transaction(sessions) as session:  # the same (only) connection
+                await db.insert_many(session, totals, [{"province_code": "33", "enterprises": 1}])
+                await db.execute_on_driver(session, ADD_ONE, {"key": "35"})
+                raise RuntimeError("the command fails after writing")
+        async with db.reading(sessions) as session:
+            after = await db.fetch_mappings(session, BY_PROVINCE, {"at_least": 0})
+        assert [(row["key"], row["enterprises"]) for row in after] == [("35", 7)]
     finally:
         await engine.dispose()

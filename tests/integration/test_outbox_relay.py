@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import TABLES
@@ -203,3 +204,23 @@ async def test_a_row_whose_transaction_outlasts_the_straggler_window_is_still_pu
     assert (await relay.backlog())[0] == 0
     assert published()[:2] == [2, 3]
     assert sorted(published()) == [1, 2, 3, 4]
+
+
+async def test_a_commit_that_wrote_events_wakes_the_relay_and_nothing_else_does(
+    registry_outbox: RegistryOutbox,
+) -> None:
+    """The relay waits for a commit that wrote outbox rows (or its poll), not for one that
+    wrote none, nor for a transaction rolled back."""
+    sessions, outbox = registry_outbox
+    with pytest.raises(RuntimeError):
+        async with db.transaction(sessions) as session:
+            await outbox.add(session, updates(1))
+            raise RuntimeError("the command fails after recording its events")
+    async with db.transaction(sessions) as session:
+        await session.execute(text("SELECT 1"))
+    assert not outbox.committed.is_set()
+
+    async with db.transaction(sessions) as session:
+        await outbox.add(session, updates(2))
+        assert not outbox.committed.is_set()  # not before the commit
+    assert outbox.committed.is_set()

@@ -112,7 +112,7 @@ async def list_budget_lines(
     fiscal_year: int | None = None,
     status: LineStatus | None = None,
 ) -> list[BudgetLineOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         lines = await BudgetLineRepository(session).search(
             program_code=program_code, fiscal_year=fiscal_year, status=status
         )
@@ -121,7 +121,7 @@ async def list_budget_lines(
 
 @router.get("/budget-lines/{line_id}", response_model=BudgetLineOut)
 async def get_budget_line(line_id: str, runtime: Runtime, response: Response) -> BudgetLineOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         line = await lookups.line(session, line_id, lock=False)
     tag(response, line.version)
     return _out(line)
@@ -237,6 +237,6 @@ async def close(
 @router.get("/budget-lines/{line_id}/eligibility/{nib}", response_model=EligibilityOut)
 async def check_eligibility(line_id: str, nib: str, runtime: Runtime) -> EligibilityOut:
     """Would this enterprise be eligible on this line today? Nothing is recorded."""
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         reasons = await enrollments.check_eligibility(session, nib, line_id)
     return EligibilityOut(nib=nib, budget_line_id=line_id, eligible=not reasons, reasons=reasons)

@@ -126,7 +126,7 @@ async def search_enrollments(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EnrollmentPage:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         found = await EnrollmentRepository(session).search(
             budget_line_id=budget_line_id, nib=nib, status=status, after=after, limit=limit
         )
@@ -138,7 +138,7 @@ async def search_enrollments(
 
 @router.get("/enrollments/{enrollment_id}", response_model=EnrollmentOut)
 async def get_enrollment(enrollment_id: str, runtime: Runtime, response: Response) -> EnrollmentOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         enrollment = await EnrollmentRepository(session).get(enrollment_id)
     if enrollment is None:
         raise NotFound(f"no enrollment {enrollment_id}", field="enrollment_id")

@@ -39,7 +39,7 @@ class EnterpriseReplicaOut(BaseModel):
 
 @router.get("/enterprise-replica/{nib}", response_model=EnterpriseReplicaOut)
 async def get_enterprise_replica(nib: str, runtime: Runtime) -> EnterpriseReplicaOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         replicas = ReplicaRepository(session)
         enterprise = await replicas.enterprise(nib)
         certificates = await replicas.certificates_of(nib)

@@ -101,14 +101,14 @@ async def open_program(
 
 @router.get("/programs", response_model=list[ProgramOut])
 async def list_programs(runtime: Runtime) -> list[ProgramOut]:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         programs = await ProgramRepository(session).all()
     return [_out(p) for p in programs]
 
 
 @router.get("/programs/{code}", response_model=ProgramOut)
 async def get_program(code: str, runtime: Runtime, response: Response) -> ProgramOut:
-    async with db.transaction(runtime.sessions) as session:
+    async with db.reading(runtime.sessions) as session:
         program = await lookups.program(session, code, field="code")
     tag(response, program.version)
     return _out(program)
