@@ -196,8 +196,10 @@ class Platform:
         return peaks
 
     def cpu_seconds(self, broker: EmbeddedBroker) -> dict[str, float]:
-        seconds = {name: _cpu_seconds(process.pid) for name, process in self.processes.items()}
-        seconds["broker"] = _cpu_seconds(broker.pid) if broker.pid else 0.0
+        seconds = {
+            name: process_cpu_seconds(process.pid) for name, process in self.processes.items()
+        }
+        seconds["broker"] = process_cpu_seconds(broker.pid) if broker.pid else 0.0
         seconds["postgres"] = _postgres_cpu_seconds()
         # the load generator itself (HTTP requests, KPI polls) shares the same two cores
         seconds["bench"] = time.process_time()
@@ -213,7 +215,7 @@ class Platform:
                 process.kill()
 
 
-def _cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -226,7 +228,7 @@ def _postgres_cpu_seconds() -> float:
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip() == "postgres":
-                    total += _cpu_seconds(int(entry.name))
+                    total += process_cpu_seconds(int(entry.name))
             except (OSError, IndexError):
                 continue
     return total
