@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,11 +33,12 @@ import aiohttp
 
 from bench.generator import enterprises
 from bench.run import (
-    RESULTS,
+    callgrind_control,
     create_database,
     drop_databases,
     process_cpu_seconds,
     service_settings,
+    write_results,
 )
 from cli.catalog import entries
 from shared import migrations
@@ -100,11 +99,11 @@ async def measure(request: str, count: int, callgrind: bool) -> dict[str, Any]:
             await asyncio.sleep(2)  # the warm-up's events published
             cpu_before = process_cpu_seconds(process.pid)
             if callgrind:
-                _callgrind_control("on", process.pid)
+                callgrind_control("on", process.pid)
             await _send(client, url, send, range(WARM_UP, WARM_UP + count))
             await asyncio.sleep(2)  # the relay's publishing of the last ones counted too
             if callgrind:
-                _callgrind_control("off", process.pid)
+                callgrind_control("off", process.pid)
             cpu_s = process_cpu_seconds(process.pid) - cpu_before
         result: dict[str, Any] = {"service": service, "requests": count}
         result["cpu_ms_per_request"] = round(1000 * cpu_s / count, 3)
@@ -155,11 +154,6 @@ async def _send(client: aiohttp.ClientSession, url: str, send: Any, numbers: ran
     await asyncio.gather(*(one(i) for i in numbers))
 
 
-def _callgrind_control(state: str, pid: int) -> None:
-    subprocess.run(["callgrind_control", "-i", state, str(pid)], check=True, capture_output=True)
-    time.sleep(0.2)  # valgrind takes the request at its next check
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -180,10 +174,7 @@ def main() -> None:
         if "instructions_per_request" in result:
             line += f"   {result['instructions_per_request'] / 1e6:6.2f} M instructions"
         print(line + " per request")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"commands-{when:%Y-%m-%dT%H%M%S%z}.json"
-    path.write_text(json.dumps({"when": when.isoformat(), "requests": results}, indent=2))
-    print(f"  written to {path}")
+    print(f"  written to {write_results('commands', when, {'requests': results})}")
 
 
 if __name__ == "__main__":

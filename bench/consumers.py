@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import subprocess
@@ -30,7 +29,13 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 
 from bench.generator import enterprises
-from bench.run import RESULTS, create_database, drop_databases, service_settings
+from bench.run import (
+    callgrind_control,
+    create_database,
+    drop_databases,
+    service_settings,
+    write_results,
+)
 from cli.catalog import entries
 from shared import migrations
 from shared.consumer import BatchConsumer
@@ -109,25 +114,18 @@ async def measure(service: str, events: int, batch: int, callgrind: bool) -> dic
         tune_garbage_collector()  # as a started service does
         await consumer.handle(batches[0])
         if callgrind:
-            _callgrind_control("on")
+            callgrind_control("on", os.getpid())
         started = time.process_time()
         for records in batches[1:]:
             await consumer.handle(records)
         cpu_s = time.process_time() - started
         if callgrind:
-            _callgrind_control("off")
+            callgrind_control("off", os.getpid())
         measured = sum(len(records) for records in batches[1:])
         return {"events": measured, "batch": batch, "cpu_us_per_event": 1e6 * cpu_s / measured}
     finally:
         await runtime.engine.dispose()
         await drop_databases([database])
-
-
-def _callgrind_control(state: str) -> None:
-    subprocess.run(
-        ["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True
-    )
-    time.sleep(0.2)  # valgrind takes the request at its next check
 
 
 def _instructions(service: str, events: int, batch: int) -> float:
@@ -171,10 +169,7 @@ def main() -> None:
         if "instructions_per_event" in result:
             line += f"   {result['instructions_per_event'] / 1000:7.0f} k instructions per event"
         print(line)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"consumers-{when:%Y-%m-%dT%H%M%S%z}.json"
-    path.write_text(json.dumps({"when": when.isoformat(), "consumers": results}, indent=2))
-    print(f"  written to {path}")
+    print(f"  written to {write_results('consumers', when, {'consumers': results})}")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,20 @@ async def drop_databases(urls: Iterable[str]) -> None:
         await connection.close()
 
 
+def write_results(name: str, when: datetime, payload: dict[str, Any]) -> Path:
+    """``payload`` as JSON in bench/results/, named after the benchmark and the time."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{when:%Y-%m-%dT%H%M%S%z}.json"
+    path.write_text(json.dumps({"when": when.isoformat(), **payload}, indent=2))
+    return path
+
+
+def callgrind_control(state: str, pid: int) -> None:
+    """Switch callgrind's counting on or off in process ``pid`` (run with --instr-atstart=no)."""
+    subprocess.run(["callgrind_control", "-i", state, str(pid)], check=True, capture_output=True)
+    time.sleep(0.2)  # valgrind takes the request at its next check
+
+
 class Platform:
     def __init__(self, bootstrap: str, work: Path) -> None:
         self.bootstrap = bootstrap
