@@ -174,7 +174,9 @@ def main() -> None:
         if "instructions_per_request" in result:
             line += f"   {result['instructions_per_request'] / 1e6:6.2f} M instructions"
         print(line + " per request")
-    print(f"  written to {write_results('commands', when, {'requests': results})}")
+    stem = f"commands-{when:%Y-%m-%dT%H%M%S%z}"
+    path = write_results(stem, {"when": when.isoformat(), "requests": results})
+    print(f"  written to {path}")
 
 
 if __name__ == "__main__":

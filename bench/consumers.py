@@ -169,7 +169,9 @@ def main() -> None:
         if "instructions_per_event" in result:
             line += f"   {result['instructions_per_event'] / 1000:7.0f} k instructions per event"
         print(line)
-    print(f"  written to {write_results('consumers', when, {'consumers': results})}")
+    stem = f"consumers-{when:%Y-%m-%dT%H%M%S%z}"
+    path = write_results(stem, {"when": when.isoformat(), "consumers": results})
+    print(f"  written to {path}")
 
 
 if __name__ == "__main__":

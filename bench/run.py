@@ -121,11 +121,11 @@ async def drop_databases(urls: Iterable[str]) -> None:
         await connection.close()
 
 
-def write_results(name: str, when: datetime, payload: dict[str, Any]) -> Path:
-    """``payload`` as JSON in bench/results/, named after the benchmark and the time."""
+def write_results(stem: str, result: dict[str, Any]) -> Path:
+    """``result`` as JSON in bench/results/``stem``.json; every benchmark writes through here."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}-{when:%Y-%m-%dT%H%M%S%z}.json"
-    path.write_text(json.dumps({"when": when.isoformat(), **payload}, indent=2))
+    path = RESULTS / f"{stem}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
 
@@ -512,7 +512,4 @@ if __name__ == "__main__":
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit("bench stopped: services stopped, databases dropped, no result written")
     report(outcome)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{outcome['when'].replace(':', '')}.json"
-    path.write_text(json.dumps(outcome, indent=2) + "\n")
-    print(f"  written to {path}")
+    print(f"  written to {write_results(outcome['when'].replace(':', ''), outcome)}")
