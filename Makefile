@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: install
 	$(BIN)/ikm up --demo
 
-## test: lint, architecture rules and the whole suite on the real broker (and PostgreSQL if reachable)
-test: install lint
+## test: lint, types of the shared kernel, architecture rules and the whole suite on the real broker (and PostgreSQL if reachable)
+test: install lint typecheck
 	$(BIN)/lint-imports
 	$(BIN)/ikm contracts check
 	$(BIN)/pytest -q -p no:cacheprovider --ignore=tests/faults

@@ -162,7 +162,7 @@ def any_of(session: AsyncSession, column: Any, values: Iterable[Any]) -> Any:
     """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter, so the statement
     is compiled and prepared once rather than once per number of values."""
     values = list(values)
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
 

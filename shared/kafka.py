@@ -37,12 +37,12 @@ def _security(settings: KafkaSettings) -> SASLPlaintext | SASLScram256 | SASLScr
     use_ssl = settings.security_protocol in ("SASL_SSL", "SSL")
     context = ssl.create_default_context(cafile=settings.ssl_cafile) if use_ssl else None
     password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
-    mechanism = {
+    mechanisms: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
         "SCRAM-SHA-512": SASLScram512,
         "SCRAM-SHA-256": SASLScram256,
         "PLAIN": SASLPlaintext,
-    }[settings.sasl_mechanism]
-    return mechanism(
+    }
+    return mechanisms[settings.sasl_mechanism](
         username=settings.sasl_username or "",
         password=password,
         ssl_context=context,

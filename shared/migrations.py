@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from importlib import resources
+from typing import Any, Literal
 
 from alembic import command, context, op
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
@@ -55,7 +57,7 @@ def vacuum_outbox_by_default() -> None:
         op.execute(f"ALTER TABLE outbox RESET ({', '.join(OUTBOX_AUTOVACUUM)})")
 
 
-def _render_item(type_: str, obj: object, _autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
     """Kernel column types render as the plain SQLAlchemy types they store as."""
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
