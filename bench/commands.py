@@ -3,13 +3,15 @@
     python -m bench.commands                  # CPU ms per request
     python -m bench.commands --instructions   # instructions per request, under callgrind
 
-Two requests, each to its service started alone as a process (as ``bench.run`` starts it) on a
-fresh PostgreSQL database and the embedded broker: a registration (``POST /api/v1/enterprises``
-to the registry, with its outbox relay publishing the event) and a dashboard poll (``GET
-/api/v1/kpis/enterprises`` to reporting). ``--requests`` of each are sent 8 at a time after a
-warm-up. The service's CPU time per request (user and system, so the kernel's share of each
-round trip counts) drifts with the machine's load; the instruction count (valgrind's callgrind,
-user space only, the service's process only) does not, so a change of a few per cent shows in it.
+Three requests, each to its service started alone as a process (as ``bench.run`` starts it) on
+a fresh PostgreSQL database and the embedded broker: a registration (``POST /api/v1/enterprises``
+to the registry, with its outbox relay publishing the event), a bulk import of 1,000 enterprises
+(``POST /api/v1/enterprises/bulk``, as the pipeline's import sends them, the relay publishing
+its events) and a dashboard poll (``GET /api/v1/kpis/enterprises`` to reporting). ``--requests``
+of each (a fiftieth as many bulk imports) are sent 8 at a time after a warm-up. The service's
+CPU time per request (user and system, so the kernel's share of each round trip counts) drifts
+with the machine's load; the instruction count (valgrind's callgrind, user space only, the
+service's process only) does not, so a change of a few per cent shows in it.
 Prints a table and writes JSON to bench/results/.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ from bench.run import (
     callgrind_control,
     create_database,
     drop_databases,
+    metric,
     process_cpu_seconds,
     service_settings,
     write_results,
@@ -46,23 +51,45 @@ from shared.broker import EmbeddedBroker, free_port
 from shared.settings import PlatformSettings
 
 IN_FLIGHT = 8
-WARM_UP = 50
+BULK_ROWS = 1000  # as the pipeline's import sends them
 
 
-def _registration(rows: list[dict[str, Any]]) -> Callable[[aiohttp.ClientSession, str, int], Any]:
-    return lambda client, url, i: client.post(f"{url}/api/v1/enterprises", json=rows[i])
+@dataclass(frozen=True)
+class Request:
+    service: str
+    rows: int  # enterprises each request carries
+    fewer: int  # sends ``--requests`` ÷ this many: a bulk request carries a thousand rows
+    send: Callable[[aiohttp.ClientSession, str, list[dict[str, Any]], int], Any]
+
+    def count(self, requests: int) -> int:
+        return max(requests // self.fewer, 2)
 
 
-def _kpi_poll(client: aiohttp.ClientSession, url: str, _i: int) -> Any:
+def _registration(client: aiohttp.ClientSession, url: str, rows: list[Any], i: int) -> Any:
+    return client.post(f"{url}/api/v1/enterprises", json=rows[i])
+
+
+def _bulk_import(client: aiohttp.ClientSession, url: str, rows: list[Any], i: int) -> Any:
+    chunk = rows[i * BULK_ROWS : (i + 1) * BULK_ROWS]
+    return client.post(f"{url}/api/v1/enterprises/bulk", json={"rows": chunk})
+
+
+def _kpi_poll(client: aiohttp.ClientSession, url: str, rows: list[Any], i: int) -> Any:
     return client.get(f"{url}/api/v1/kpis/enterprises")
 
 
-REQUESTS = {"registration": "registry", "kpi_poll": "reporting"}
+REQUESTS = {
+    "registration": Request("registry", 1, 1, _registration),
+    "bulk_import": Request("registry", BULK_ROWS, 50, _bulk_import),
+    "kpi_poll": Request("reporting", 0, 1, _kpi_poll),
+}
 
 
-async def measure(request: str, count: int, callgrind: bool) -> dict[str, Any]:
+async def measure(name: str, count: int, callgrind: bool) -> dict[str, Any]:
     """Send ``count`` requests of one kind to its service; CPU ms (and instructions) each."""
-    service = REQUESTS[request]
+    request = REQUESTS[name]
+    service = request.service
+    warm_up = request.count(50)
     (entry,) = entries([service])
     work = Path(tempfile.mkdtemp(prefix="ikm-bench-commands-"))
     broker = EmbeddedBroker(log_path=work / "broker.log")
@@ -91,21 +118,24 @@ async def measure(request: str, count: int, callgrind: bool) -> dict[str, Any]:
             command = [*valgrind, f"--callgrind-out-file={out}", *command]
         process = _start(command, env, work / f"{service}.log")
         url = f"http://127.0.0.1:{port}"
-        rows = list(enterprises(WARM_UP + count, seed=11, first_nib=7_000_000_000_000))
-        send = _registration(rows) if request == "registration" else _kpi_poll
+        rows = list(
+            enterprises((warm_up + count) * request.rows, seed=11, first_nib=7_000_000_000_000)
+        )
+        send = functools.partial(request.send, rows=rows)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as client:
             await _wait_ready(client, url, process, work / f"{service}.log")
-            await _send(client, url, send, range(WARM_UP))
-            await asyncio.sleep(2)  # the warm-up's events published
+            await _send(client, url, send, range(warm_up))
+            await _published(client, url, warm_up * request.rows)
             cpu_before = process_cpu_seconds(process.pid)
             if callgrind:
                 callgrind_control("on", process.pid)
-            await _send(client, url, send, range(WARM_UP, WARM_UP + count))
-            await asyncio.sleep(2)  # the relay's publishing of the last ones counted too
+            await _send(client, url, send, range(warm_up, warm_up + count))
+            # the relay's publishing of the last ones counted too (under callgrind it lags)
+            await _published(client, url, (warm_up + count) * request.rows)
             if callgrind:
                 callgrind_control("off", process.pid)
             cpu_s = process_cpu_seconds(process.pid) - cpu_before
-        result: dict[str, Any] = {"service": service, "requests": count}
+        result: dict[str, Any] = {"service": service, "requests": count, "rows": request.rows}
         result["cpu_ms_per_request"] = round(1000 * cpu_s / count, 3)
         process.terminate()
         process.wait(300)
@@ -143,11 +173,21 @@ async def _wait_ready(
     raise TimeoutError(f"the service did not become ready; see {log}")
 
 
+async def _published(client: aiohttp.ClientSession, url: str, events: int) -> None:
+    """Wait until the service's relay has published ``events`` in all, and a moment more."""
+    while events:
+        async with client.get(f"{url}/metrics") as answer:
+            if metric(await answer.text(), "ikm_messages_published_total") >= events:
+                break
+        await asyncio.sleep(1)
+    await asyncio.sleep(1)
+
+
 async def _send(client: aiohttp.ClientSession, url: str, send: Any, numbers: range) -> None:
     slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def one(i: int) -> None:
-        async with slots, send(client, url, i) as answer:
+        async with slots, send(client, url, i=i) as answer:
             if answer.status >= 300:
                 raise RuntimeError(f"{answer.status}: {await answer.text()}")
 
@@ -161,19 +201,21 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, Any] = {}
-    for request in REQUESTS:
-        results[request] = asyncio.run(measure(request, args.requests, callgrind=False))
+    for name, request in REQUESTS.items():
+        results[name] = asyncio.run(measure(name, request.count(args.requests), callgrind=False))
         if args.instructions:
             # fewer requests: callgrind runs some 50 times slower, and the count is exact anyway
-            counted = asyncio.run(measure(request, min(args.requests, 300), callgrind=True))
-            results[request]["instructions_per_request"] = counted["instructions_per_request"]
+            counted = request.count(min(args.requests, 300))
+            instructions = asyncio.run(measure(name, counted, callgrind=True))
+            results[name]["instructions_per_request"] = instructions["instructions_per_request"]
     when = datetime.now(UTC)
-    print(f"\nIKM Platform requests — {args.requests:,} of each, {when:%Y-%m-%d %H:%M}")
-    for request, result in results.items():
-        line = f"  {request:<13} {result['service']:<10} {result['cpu_ms_per_request']:6.2f} ms CPU"
+    print(f"\nIKM Platform requests, {when:%Y-%m-%d %H:%M}")
+    for name, result in results.items():
+        line = f"  {name:<13} {result['service']:<10} {result['cpu_ms_per_request']:8.2f} ms CPU"
         if "instructions_per_request" in result:
-            line += f"   {result['instructions_per_request'] / 1e6:6.2f} M instructions"
-        print(line + " per request")
+            line += f"   {result['instructions_per_request'] / 1e6:8.2f} M instructions"
+        unit = f"request of {result['rows']:,} enterprises" if result["rows"] > 1 else "request"
+        print(f"{line} per {unit} ({result['requests']:,} requests)")
     stem = f"commands-{when:%Y-%m-%dT%H%M%S%z}"
     path = write_results(stem, {"when": when.isoformat(), "requests": results})
     print(f"  written to {path}")

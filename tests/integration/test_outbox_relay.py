@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
 from sqlalchemy import text
@@ -18,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
 from shared import db
+from shared.envelope import OutgoingMessage
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
-from shared.kafka import KafkaPublisher, make_producer
+from shared.kafka import KafkaPublisher, ensure_topics, make_producer
 from shared.outbox import Outbox, OutboxRelay, PendingMessage, Publisher
 from shared.settings import KafkaSettings
-from tests.support.kafka import wait_for_records
+from tests.support.kafka import read_topic, wait_for_records
 from tests.support.platform import Databases, service_settings
 
 pytestmark = pytest.mark.integration
@@ -224,3 +227,50 @@ async def test_a_commit_that_wrote_events_wakes_the_relay_and_nothing_else_does(
         await outbox.add(session, updates(2))
         assert not outbox.committed.is_set()  # not before the commit
     assert outbox.committed.is_set()
+
+
+async def test_rows_go_where_a_plain_send_puts_them_in_outbox_order_across_many_batches(
+    kafka: KafkaSettings,
+) -> None:
+    """The publisher fills record batches itself: each key on the partition ``send`` would
+    choose (Kafka's default partitioner), each partition in outbox order, however many
+    batches a partition needs."""
+    batched, plain = f"relay-batched-{uuid.uuid4().hex[:8]}", f"relay-plain-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [batched, plain])
+    keys = [f"91200000{i:05d}" for i in range(40)]
+    pending = [
+        PendingMessage(
+            id=n,
+            message=OutgoingMessage(
+                batched,
+                keys[n % len(keys)],
+                json.dumps({"n": n, "padding": "x" * 2000}).encode(),
+                {"ce_id": f"id-{n}", "ce_type": "org.kemenperin.ikm.test.v1"},
+            ),
+            created_at=datetime.now(UTC),
+        )
+        for n in range(600)
+    ]
+    # 16 KiB batches: a partition's 150 rows of 2 KB need about twenty of them
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, max_batch_size=16384)
+    await producer.start()
+    try:
+        await KafkaPublisher(producer, trace.get_tracer("test"))(pending)
+        for key in keys:
+            await producer.send_and_wait(plain, b"{}", key=key.encode())
+    finally:
+        await producer.stop()
+
+    records = await wait_for_records(kafka.bootstrap_servers, batched, len(pending))
+    assert sorted(dict(r.headers)["ce_id"].decode() for r in records) == sorted(
+        f"id-{n}" for n in range(600)
+    )
+    partition_of = {r.key: r.partition for r in await read_topic(kafka.bootstrap_servers, plain)}
+    assert len(set(partition_of.values())) > 1
+    for record in records:
+        assert record.partition == partition_of[record.key]
+    for partition in set(partition_of.values()):
+        order = [json.loads(r.value)["n"] for r in records if r.partition == partition]
+        assert order == sorted(order)
+    per_partition = len(records) / len(set(partition_of.values()))
+    assert per_partition * 2000 > 16384 * 4, "the test must make each partition need many batches"
