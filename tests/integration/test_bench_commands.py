@@ -1,5 +1,5 @@
-"""``python -m bench.commands`` keeps working: a registration and a dashboard poll, each sent to
-its service started as a process on PostgreSQL and the embedded broker."""
+"""``python -m bench.commands`` keeps working: a registration, a bulk import and a dashboard poll,
+each sent to its service started as a process on PostgreSQL and the embedded broker."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ async def test_each_request_is_measured_on_postgres(
 ) -> None:
     if not databases.use_postgres:
         pytest.skip("the requests' benchmark runs on PostgreSQL")
-    result = await measure(request_kind, 20, callgrind=False)
-    assert (result["service"], result["requests"]) == (REQUESTS[request_kind], 20)
+    request = REQUESTS[request_kind]
+    count = request.count(40)
+    result = await measure(request_kind, count, callgrind=False)
+    assert (result["service"], result["requests"], result["rows"]) == (
+        request.service,
+        count,
+        request.rows,
+    )
     assert result["cpu_ms_per_request"] > 0
