@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from opentelemetry import trace
@@ -87,6 +87,7 @@ class Outbox:
         self.table = table
         self.source = source
         self.committed = asyncio.Event()
+        self.commits = 0  # transactions committed with rows for this outbox, in this process
 
     async def add(self, session: AsyncSession, events: Sequence[Event]) -> list[OutgoingMessage]:
         if not events:
@@ -129,7 +130,22 @@ def _wake_relay(session: Session) -> None:
     the relay once more at its next commit, to find nothing new.)"""
     outbox = session.info.pop(_WRITTEN, None)
     if outbox is not None:
+        outbox.commits += 1
         outbox.committed.set()
+
+
+BACKLOG_COUNT_REUSE_S = 0.05
+
+
+class _Backlog(NamedTuple):
+    counted_at: float  # time.monotonic()
+    limit: int
+    changes: tuple[int, int]  # the outbox's commits and the relay's batches, when counted
+    waiting: int  # rows waiting, up to limit + 1
+
+    def still_answers(self, limit: int, changes: tuple[int, int], now: float) -> bool:
+        fresh = now - self.counted_at < BACKLOG_COUNT_REUSE_S
+        return fresh and (self.limit, self.changes) == (limit, changes)
 
 
 class OutboxRelay:
@@ -165,6 +181,9 @@ class OutboxRelay:
         self._floor = 0
         self._claimed: deque[tuple[float, int]] = deque()
         self._last_sweep = -math.inf
+        self._batches = 0  # published so far, to tell a backlog count made before one
+        self._backlog: _Backlog | None = None
+        self._counting = asyncio.Lock()
         self._claim: Any = None
         self._driver_claim: DriverStatement | None = None
 
@@ -219,6 +238,7 @@ class OutboxRelay:
             )
             await self.publish(pending)
         self._raise_floor(pending[-1].id)
+        self._batches += 1
         return len(pending)
 
     def _raise_floor(self, highest_claimed: int) -> None:
@@ -307,16 +327,25 @@ class OutboxRelay:
 
         Counted from the relay's floor, as the relay scans: below it only stragglers can wait,
         and a scan from the start of the index would step over every row published since the
-        last vacuum on each bulk command."""
-        waiting = (
-            select(self.table.c.id)
-            .where(self.table.c.published_at.is_(None), self.table.c.id > self._floor)
-            .limit(limit + 1)
-            .subquery()
-        )
-        async with self.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(waiting))
-        return int(count or 0) > limit
+        last vacuum on each bulk command. Bulk commands waiting together share one count,
+        made again once events are written or published in this process, or after
+        ``BACKLOG_COUNT_REUSE_S`` (another replica's): each waiter counting for itself every
+        50 ms cost the registry 7 % of its CPU during an import that outran the relay."""
+        async with self._counting:  # waiters woken together wait for one count
+            changes = (self.outbox.commits, self._batches)
+            known = self._backlog
+            if known is not None and known.still_answers(limit, changes, time.monotonic()):
+                return known.waiting > limit
+            waiting = (
+                select(self.table.c.id)
+                .where(self.table.c.published_at.is_(None), self.table.c.id > self._floor)
+                .limit(limit + 1)
+                .subquery()
+            )
+            async with self.sessions() as session:
+                count = int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
+            self._backlog = _Backlog(time.monotonic(), limit, changes, count)
+            return count > limit
 
     async def _wait_for_commit(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -14,12 +14,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
 from shared import db
+from shared import outbox as outbox_module
 from shared.envelope import OutgoingMessage
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
@@ -274,3 +275,47 @@ async def test_rows_go_where_a_plain_send_puts_them_in_outbox_order_across_many_
         assert order == sorted(order)
     per_partition = len(records) / len(set(partition_of.values()))
     assert per_partition * 2000 > 16384 * 4, "the test must make each partition need many batches"
+
+
+async def test_bulk_commands_waiting_for_the_relay_share_a_count_until_the_outbox_changes(
+    registry_outbox: RegistryOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions, outbox = registry_outbox
+    async with db.transaction(sessions) as session:
+        await outbox.add(session, updates(1))  # 10 rows waiting
+    counted: list[str] = []
+
+    def count_statements(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "count(" in statement.lower():
+            counted.append(statement)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count_statements)
+
+    async def publish(pending: Sequence[PendingMessage]) -> None:
+        pass
+
+    relay = relay_of(registry_outbox, publish)
+    monkeypatch.setattr(outbox_module, "BACKLOG_COUNT_REUSE_S", 60.0)
+    try:
+        # waiters that wake together (they sleep alike) wait for one count and share it
+        assert await asyncio.gather(*(relay.backlog_exceeds(5) for _ in range(8))) == [True] * 8
+        assert [await relay.backlog_exceeds(5) for _ in range(8)] == [True] * 8
+        assert len(counted) == 1
+        assert not await relay.backlog_exceeds(20)  # another limit: counted again
+        assert len(counted) == 2
+
+        assert await relay.publish_pending() == 10
+        assert not await relay.backlog_exceeds(5)  # published since: counted again
+        assert len(counted) == 3
+
+        async with db.transaction(sessions) as session:
+            await outbox.add(session, updates(2))
+        assert await relay.backlog_exceeds(5)  # events written since: counted again
+        assert len(counted) == 4
+
+        monkeypatch.setattr(outbox_module, "BACKLOG_COUNT_REUSE_S", 0.0)
+        assert await relay.backlog_exceeds(5)  # nothing changed here, but the count is old:
+        assert len(counted) == 5  # another replica may have written since
+    finally:
+        event.remove(engine, "before_cursor_execute", count_statements)
