@@ -37,7 +37,8 @@ test-faults: install
 	$(BIN)/pytest -q -p no:cacheprovider tests/faults
 
 ## bench: the pipeline and command latency beside the raw Kafka client (BENCH_ARGS to size it),
-## then each consumer's CPU per event and the CPU of a registration and of a dashboard poll
+## then each consumer's CPU per event and the CPU of a registration, a bulk import and a
+## dashboard poll
 BENCH_ARGS ?= --enterprises 100000
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
