@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from shared.db import DriverStatement, UtcDateTime, insert_many, run_on_driver
+from shared.db import DriverStatement, UtcDateTime, insert_many, reading, run_on_driver
 from shared.envelope import OutgoingMessage, encode, new_event_ids
 from shared.errors import retry_delay
 from shared.events.base import Event
@@ -342,7 +342,7 @@ class OutboxRelay:
                 .limit(limit + 1)
                 .subquery()
             )
-            async with self.sessions() as session:
+            async with reading(self.sessions) as session:
                 count = int(await session.scalar(select(func.count()).select_from(waiting)) or 0)
             self._backlog = _Backlog(time.monotonic(), limit, changes, count)
             return count > limit
