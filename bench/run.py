@@ -229,20 +229,26 @@ class Platform:
                 process.kill()
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, from /proc."""
+def process_cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User plus system CPU time of a process, from /proc; with ``reaped_children``, also that
+    of its children that have exited and been waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _postgres_cpu_seconds() -> float:
-    """All PostgreSQL processes together (the bench's databases are most of what it does)."""
+    """All PostgreSQL processes together (the bench's databases are most of what it does),
+    with the backends that have exited: their CPU moves to the postmaster that reaps them, so
+    the total does not fall when connections close between two readings."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().strip() == "postgres":
-                    total += process_cpu_seconds(int(entry.name))
+                    total += process_cpu_seconds(int(entry.name), reaped_children=True)
             except (OSError, IndexError):
                 continue
     return total
