@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -41,6 +42,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.generator import enterprises
+from bench.trace_sink import TraceSink
 from cli.catalog import SERVICES, ServiceEntry
 from shared import migrations
 from shared.broker import EmbeddedBroker, free_port
@@ -142,6 +144,7 @@ class Platform:
         self.ports = {s.name: free_port() for s in SERVICES}
         self.databases: dict[str, str] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.trace_sink: TraceSink | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -168,6 +171,9 @@ class Platform:
                 f"{prefix}_DATABASE_URL": self.databases[entry.name],
                 f"{prefix}_PORT": str(self.ports[entry.name]),
             }
+            if self.trace_sink is not None:
+                env["OTEL_TRACES_EXPORTER"] = "otlp"
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.trace_sink.endpoint
             log = (self.work / f"{entry.name}.log").open("ab")
             self.processes[entry.name] = subprocess.Popen(
                 [
@@ -215,6 +221,8 @@ class Platform:
         }
         seconds["broker"] = process_cpu_seconds(broker.pid) if broker.pid else 0.0
         seconds["postgres"] = _postgres_cpu_seconds()
+        if self.trace_sink is not None and self.trace_sink.process is not None:
+            seconds["trace_sink"] = process_cpu_seconds(self.trace_sink.process.pid)
         # the load generator itself (HTTP requests, KPI polls) shares the same two cores
         seconds["bench"] = time.process_time()
         return seconds
@@ -415,6 +423,29 @@ async def command_latency(p: Platform, rate: float, seconds: float) -> dict[str,
 # --- main ------------------------------------------------------------------------------------
 
 
+async def measure(
+    p: Platform, broker: EmbeddedBroker, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """The pipeline (with each process's peak memory during it), then the command latency."""
+    cpu_before = p.cpu_seconds(broker)
+    flow = await pipeline(p, args.enterprises, args.batch, args.senders)
+    cpu_after = p.cpu_seconds(broker)
+    flow["cpu_ms_per_enterprise"] = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.enterprises, 3)
+        for name in cpu_after
+    }
+    print(f"  pipeline: {flow}", flush=True)
+    memory = p.peak_rss_mb()
+    cpu_before = p.cpu_seconds(broker)
+    latency = await command_latency(p, args.rate, args.latency_seconds)
+    cpu_after = p.cpu_seconds(broker)
+    latency["cpu_ms_per_command"] = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / latency["commands"], 2)
+        for name in cpu_after
+    }
+    return flow, memory, latency
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     work = (
         Path(os.environ.get("IKM_BENCH_WORKDIR", tempfile.gettempdir()))
@@ -435,28 +466,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         p = Platform(broker.bootstrap_servers, work)
         await p.create_databases()
-        try:
-            p.start()
-            await p.wait_ready()
-            cpu_before = p.cpu_seconds(broker)
-            flow = await pipeline(p, args.enterprises, args.batch, args.senders)
-            cpu_after = p.cpu_seconds(broker)
-            flow["cpu_ms_per_enterprise"] = {
-                name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.enterprises, 3)
-                for name in cpu_after
-            }
-            print(f"  pipeline: {flow}", flush=True)
-            memory = p.peak_rss_mb()
-            cpu_before = p.cpu_seconds(broker)
-            latency = await command_latency(p, args.rate, args.latency_seconds)
-            cpu_after = p.cpu_seconds(broker)
-            latency["cpu_ms_per_command"] = {
-                name: round((cpu_after[name] - cpu_before[name]) * 1000 / latency["commands"], 2)
-                for name in cpu_after
-            }
-        finally:
-            p.stop()
-            await p.drop_databases()
+        async with contextlib.AsyncExitStack() as stack:
+            if args.export_traces:
+                p.trace_sink = await stack.enter_async_context(
+                    TraceSink(free_port(), work / "trace_sink.log")
+                )
+            try:
+                p.start()
+                await p.wait_ready()
+                flow, memory, latency = await measure(p, broker, args)
+            finally:
+                p.stop()  # each service sends the spans it still holds as it stops
+                await p.drop_databases()
+            traces = await exported_traces(p.trace_sink) if p.trace_sink else None
     flow["ratio_to_raw_produce"] = round(flow["events_per_s"] / raw["produce_per_s"], 3)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -466,6 +488,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "pipeline": flow,
         "latency": latency,
         "peak_rss_mb": memory,
+        **({"traces_exported": traces} if traces else {}),
+    }
+
+
+async def exported_traces(sink: TraceSink) -> dict[str, Any]:
+    """What the services exported over the whole run; every service must have exported."""
+    received = await sink.received()
+    silent = [f"ikm-{s.name}" for s in SERVICES if not received["spans"].get(f"ikm-{s.name}")]
+    if silent:
+        raise RuntimeError(f"no spans reached the trace sink from {', '.join(silent)}")
+    return {
+        "sampler": os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+        "sampler_arg": os.environ.get("OTEL_TRACES_SAMPLER_ARG"),
+        **received,
     }
 
 
@@ -492,6 +528,17 @@ def report(result: dict[str, Any]) -> None:
             ", ".join(f"{k} {v}" for k, v in flow["cpu_ms_per_enterprise"].items()),
         ),
     ]
+    if traces := result.get("traces_exported"):
+        sampler = traces["sampler"] + (f" {traces['sampler_arg']}" if traces["sampler_arg"] else "")
+        rows.append(
+            (
+                f"spans exported ({sampler})",
+                ", ".join(
+                    f"{name.removeprefix('ikm-')} {n:,} ({traces['bytes'][name] / 1e6:.1f} MB)"
+                    for name, n in sorted(traces["spans"].items())
+                ),
+            )
+        )
     width = max(len(name) for name, _ in rows)
     print(f"\nIKM Platform benchmark — {flow['enterprises']:,} enterprises, {result['when']}")
     for name, value in rows:
@@ -512,6 +559,13 @@ if __name__ == "__main__":
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--latency-seconds", type=float, default=15)
+    parser.add_argument(
+        "--export-traces",
+        action="store_true",
+        help="export every span over OTLP/HTTP, as in production, to a stand-in collector "
+        "(bench.trace_sink) whose CPU is counted apart; OTEL_TRACES_SAMPLER and "
+        "OTEL_TRACES_SAMPLER_ARG choose the sampler",
+    )
     arguments = parser.parse_args()
     try:
         outcome = asyncio.run(main(arguments))
