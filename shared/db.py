@@ -7,7 +7,7 @@ and its tables never mix with another service's even when tests run several in o
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,8 +62,14 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 16, max_overflow: int = 4, **kwargs: Any
+    url: str,
+    *,
+    pool_size: int = 16,
+    max_overflow: int = 4,
+    server_settings: Mapping[str, str] | None = None,
+    **kwargs: Any,
 ) -> AsyncEngine:
+    """``server_settings``: PostgreSQL settings for every connection of this engine."""
     if is_sqlite(url):  # SQLite: one writer at a time, so the default small pool
         database = make_url(url).database
         if database and database != ":memory:":
@@ -79,7 +85,8 @@ def create_engine(
     # Plan each execution with its parameters rather than once per prepared statement: a plan
     # cached while a table was still empty (the first minutes of a national import) scans the
     # whole table for ever after, and the lookups by key then grow with the table.
-    kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
+    settings = {"plan_cache_mode": "force_custom_plan", **(server_settings or {})}
+    kwargs.setdefault("connect_args", {"server_settings": settings})
     return create_async_engine(url, **kwargs)
 
 

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from pydantic import BaseModel
 from sqlalchemy import MetaData, Table
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import db, idempotency
 from shared.auth import Authenticator
@@ -65,6 +66,11 @@ class ServiceRuntime:
         )
         instrument_engine(self.engine, self.provider)
         self.sessions = db.session_factory(self.engine)
+        self.relay_engine = (
+            self._relay_engine(settings.resolved_database_url)
+            if tables.outbox is not None
+            else None
+        )
         self.broker = make_broker(settings.kafka, client_id=f"ikm-{self.name}")
         # aiokafka clients need a running event loop: the producer is made in start()
         self.publisher = KafkaPublisher(None, self.tracer, self.metrics)
@@ -73,7 +79,7 @@ class ServiceRuntime:
         self.relay = (
             OutboxRelay(
                 outbox=self.outbox,
-                sessions=self.sessions,
+                sessions=db.session_factory(self.relay_engine or self.engine),
                 publish=self.publisher,
                 lock_name=f"ikm-{self.name}-outbox",
                 tracer=self.tracer,
@@ -88,6 +94,24 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
+
+    def _relay_engine(self, url: str) -> AsyncEngine:
+        """The outbox relay's own few connections, on PostgreSQL planned without bitmap scans.
+
+        The relay reads the unpublished-rows index in id order and stops at a batch. That index
+        keeps an entry for every row published since the table was last vacuumed, which the
+        planner cannot see: it chose a bitmap scan, which visits every such entry and its table
+        page again on each claim (56 ms a claim with 150,000 rows published behind the relay's
+        floor, against 5 ms). An index scan marks each one dead on its first visit and steps
+        over it after. A pool of its own also keeps the relay publishing while requests hold
+        every connection of the service's pool."""
+        if db.is_sqlite(url):  # one writer at a time: a second pool would only wait on the first
+            return self.engine
+        engine = db.create_engine(
+            url, pool_size=2, max_overflow=1, server_settings={"enable_bitmapscan": "off"}
+        )
+        instrument_engine(engine, self.provider)
+        return engine
 
     def every(self, seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
         """Run ``job`` every ``seconds`` while the service runs (state lives in the database,
@@ -199,6 +223,8 @@ class ServiceRuntime:
                 await self.publisher.producer.stop()
         await self.broker.stop()
         await self.engine.dispose()
+        if self.relay_engine is not None and self.relay_engine is not self.engine:
+            await self.relay_engine.dispose()
         self.provider.shutdown()
         log.info("%s stopped", self.name)
 

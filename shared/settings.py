@@ -69,8 +69,9 @@ class ServiceSettings(BaseSettings):
 
     database_url: str | None = None
     # PostgreSQL connections kept open, and how many more a burst may open (closed after use:
-    # opening one costs more than waiting for one). Four services at 16 + 4 stay within
-    # PostgreSQL's default of 100 connections.
+    # opening one costs more than waiting for one). Four services at 16 + 4, with the outbox
+    # relays' own 2 + 1 in the three services that publish, stay within PostgreSQL's default
+    # of 100 connections.
     database_pool_size: int = 16
     database_max_overflow: int = 4
     host: str = "127.0.0.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -21,11 +22,13 @@ from services.registry.adapters.tables import TABLES
 from services.registry.settings import RegistrySettings
 from shared import db
 from shared import outbox as outbox_module
+from shared.db import DriverStatement, run_on_driver
 from shared.envelope import OutgoingMessage
 from shared.events.registry import EnterpriseProfile, EnterpriseUpdated
 from shared.events.topics import ENTERPRISES
 from shared.kafka import KafkaPublisher, ensure_topics, make_producer
 from shared.outbox import Outbox, OutboxRelay, PendingMessage, Publisher
+from shared.runtime import ServiceRuntime
 from shared.settings import KafkaSettings
 from tests.support.kafka import read_topic, wait_for_records
 from tests.support.platform import Databases, service_settings
@@ -319,3 +322,58 @@ async def test_bulk_commands_waiting_for_the_relay_share_a_count_until_the_outbo
         assert len(counted) == 5  # another replica may have written since
     finally:
         event.remove(engine, "before_cursor_execute", count_statements)
+
+
+async def test_the_relay_steps_over_rows_it_published_without_reading_them_again(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    """Until the relay's floor rises (``straggler_window_s``), each claim scans the
+    unpublished-rows index from the start, over every row published since the last vacuum.
+    A service's relay must read each such row's table page once, not on every claim."""
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    runtime = ServiceRuntime(settings, TABLES)
+    assert runtime.relay is not None and runtime.outbox is not None
+    published: list[PendingMessage] = []
+
+    async def publish(batch: Sequence[PendingMessage]) -> None:
+        published.extend(batch)
+
+    runtime.relay.publish = publish
+    try:
+        for version in range(1, 301):
+            async with db.transaction(runtime.sessions) as session:
+                await runtime.outbox.add(session, updates(version))
+        while await runtime.relay.publish_pending():  # one transaction per claim
+            pass
+        assert len(published) == 300 * len(KEYS)
+
+        pages_read = await claim_pages(runtime.relay)
+        table_pages = await outbox_pages(runtime)
+    finally:
+        await runtime.engine.dispose()
+        if runtime.relay_engine is not None:
+            await runtime.relay_engine.dispose()
+
+    assert table_pages > 100
+    assert pages_read < 20, (pages_read, table_pages)  # a bitmap scan read 385 of 749
+
+
+async def claim_pages(relay: OutboxRelay) -> int:
+    """Pages the relay's next claim reads (from the start of the index), rolled back."""
+    async with relay.sessions() as session, session.begin():
+        claim = DriverStatement.of(relay._build_claim(postgresql=True), session.get_bind().dialect)
+        explain = dataclasses.replace(
+            claim, sql=f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claim.sql}"
+        )
+        [[plan]] = await run_on_driver(session, explain, {"floor": 0, "now": datetime.now(UTC)})
+        await session.rollback()
+    top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+
+async def outbox_pages(runtime: ServiceRuntime) -> int:
+    async with runtime.sessions() as session:
+        await session.execute(text("ANALYZE outbox"))
+        return int(
+            await session.scalar(text("SELECT relpages FROM pg_class WHERE relname = 'outbox'"))
+        )
