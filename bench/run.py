@@ -227,6 +227,23 @@ class Platform:
         seconds["bench"] = time.process_time()
         return seconds
 
+    async def backends(self) -> Backends:
+        """Each PostgreSQL backend serving a service's database: its service and CPU so far."""
+        services = {url.rsplit("/", 1)[1]: service for service, url in self.databases.items()}
+        connection = await asyncpg.connect(POSTGRES)
+        try:
+            rows = await connection.fetch(
+                "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])",
+                list(services),
+            )
+        finally:
+            await connection.close()
+        backends: Backends = {}
+        for pid, database in rows:
+            with contextlib.suppress(OSError):  # exited since
+                backends[pid] = (services[database], process_cpu_seconds(pid))
+        return backends
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
@@ -245,6 +262,20 @@ def process_cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     if reaped_children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+Backends = dict[int, tuple[str, float]]
+
+
+def cpu_by_database(before: Backends, after: Backends) -> dict[str, float]:
+    """PostgreSQL CPU seconds spent on each service's database between two readings, by the
+    backends alive at the second (one that exited in between is not counted here; the
+    ``postgres`` total counts it)."""
+    spent = dict.fromkeys(sorted({service for service, _ in after.values()}), 0.0)
+    for pid, (service, seconds) in after.items():
+        earlier = before.get(pid)
+        spent[service] += seconds - (earlier[1] if earlier and earlier[0] == service else 0.0)
+    return spent
 
 
 def _postgres_cpu_seconds() -> float:
@@ -427,6 +458,7 @@ async def measure(
     p: Platform, broker: EmbeddedBroker, args: argparse.Namespace
 ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
     """The pipeline (with each process's peak memory during it), then the command latency."""
+    backends = await p.backends()
     cpu_before = p.cpu_seconds(broker)
     flow = await pipeline(p, args.enterprises, args.batch, args.senders)
     cpu_after = p.cpu_seconds(broker)
@@ -434,14 +466,23 @@ async def measure(
         name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.enterprises, 3)
         for name in cpu_after
     }
+    flow["postgres_cpu_ms_per_enterprise_by_database"] = {
+        name: round(seconds * 1000 / args.enterprises, 3)
+        for name, seconds in cpu_by_database(backends, await p.backends()).items()
+    }
     print(f"  pipeline: {flow}", flush=True)
     memory = p.peak_rss_mb()
+    backends = await p.backends()
     cpu_before = p.cpu_seconds(broker)
     latency = await command_latency(p, args.rate, args.latency_seconds)
     cpu_after = p.cpu_seconds(broker)
     latency["cpu_ms_per_command"] = {
         name: round((cpu_after[name] - cpu_before[name]) * 1000 / latency["commands"], 2)
         for name in cpu_after
+    }
+    latency["postgres_cpu_ms_per_command_by_database"] = {
+        name: round(seconds * 1000 / latency["commands"], 2)
+        for name, seconds in cpu_by_database(backends, await p.backends()).items()
     }
     return flow, memory, latency
 
@@ -522,10 +563,22 @@ def report(result: dict[str, Any]) -> None:
             "CPU ms per command (with idle, KPI polls)",
             ", ".join(f"{k} {v}" for k, v in latency["cpu_ms_per_command"].items()),
         ),
+        (
+            "  of which PostgreSQL, by database",
+            ", ".join(
+                f"{k} {v}" for k, v in latency["postgres_cpu_ms_per_command_by_database"].items()
+            ),
+        ),
         ("peak RSS (MB)", ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())),
         (
             "CPU ms per enterprise",
             ", ".join(f"{k} {v}" for k, v in flow["cpu_ms_per_enterprise"].items()),
+        ),
+        (
+            "  of which PostgreSQL, by database",
+            ", ".join(
+                f"{k} {v}" for k, v in flow["postgres_cpu_ms_per_enterprise_by_database"].items()
+            ),
         ),
     ]
     if traces := result.get("traces_exported"):
