@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -458,33 +458,36 @@ async def measure(
     p: Platform, broker: EmbeddedBroker, args: argparse.Namespace
 ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
     """The pipeline (with each process's peak memory during it), then the command latency."""
-    backends = await p.backends()
-    cpu_before = p.cpu_seconds(broker)
-    flow = await pipeline(p, args.enterprises, args.batch, args.senders)
-    cpu_after = p.cpu_seconds(broker)
-    flow["cpu_ms_per_enterprise"] = {
-        name: round((cpu_after[name] - cpu_before[name]) * 1000 / args.enterprises, 3)
-        for name in cpu_after
-    }
-    flow["postgres_cpu_ms_per_enterprise_by_database"] = {
-        name: round(seconds * 1000 / args.enterprises, 3)
-        for name, seconds in cpu_by_database(backends, await p.backends()).items()
-    }
+    flow, spent, by_database = await _with_cpu(
+        p, broker, pipeline(p, args.enterprises, args.batch, args.senders)
+    )
+    flow["cpu_ms_per_enterprise"] = _per(spent, args.enterprises, 3)
+    flow["postgres_cpu_ms_per_enterprise_by_database"] = _per(by_database, args.enterprises, 3)
     print(f"  pipeline: {flow}", flush=True)
     memory = p.peak_rss_mb()
-    backends = await p.backends()
-    cpu_before = p.cpu_seconds(broker)
-    latency = await command_latency(p, args.rate, args.latency_seconds)
-    cpu_after = p.cpu_seconds(broker)
-    latency["cpu_ms_per_command"] = {
-        name: round((cpu_after[name] - cpu_before[name]) * 1000 / latency["commands"], 2)
-        for name in cpu_after
-    }
-    latency["postgres_cpu_ms_per_command_by_database"] = {
-        name: round(seconds * 1000 / latency["commands"], 2)
-        for name, seconds in cpu_by_database(backends, await p.backends()).items()
-    }
+    latency, spent, by_database = await _with_cpu(
+        p, broker, command_latency(p, args.rate, args.latency_seconds)
+    )
+    latency["cpu_ms_per_command"] = _per(spent, latency["commands"], 2)
+    latency["postgres_cpu_ms_per_command_by_database"] = _per(by_database, latency["commands"], 2)
     return flow, memory, latency
+
+
+async def _with_cpu(
+    p: Platform, broker: EmbeddedBroker, phase: Awaitable[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+    """A phase's result, the CPU seconds each process spent during it, and PostgreSQL's by
+    database."""
+    backends, before = await p.backends(), p.cpu_seconds(broker)
+    result = await phase
+    after = p.cpu_seconds(broker)
+    spent = {name: after[name] - before[name] for name in after}
+    return result, spent, cpu_by_database(backends, await p.backends())
+
+
+def _per(seconds: dict[str, float], units: int, digits: int) -> dict[str, float]:
+    """CPU milliseconds per unit of work."""
+    return {name: round(s * 1000 / units, digits) for name, s in seconds.items()}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -546,6 +549,10 @@ async def exported_traces(sink: TraceSink) -> dict[str, Any]:
     }
 
 
+def _listed(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
 def report(result: dict[str, Any]) -> None:
     raw, flow, latency = result["raw"], result["pipeline"], result["latency"]
     rows = [
@@ -553,32 +560,22 @@ def report(result: dict[str, Any]) -> None:
         ("raw aiokafka consume", f"{raw['consume_per_s']:,} msg/s"),
         ("pipeline (import → 4 services)", f"{flow['events_per_s']:,} enterprises/s"),
         ("pipeline / raw produce", f"{flow['ratio_to_raw_produce']:.3f}"),
-        ("done after (s)", ", ".join(f"{k} {v}" for k, v in flow["done_after_s"].items())),
+        ("done after (s)", _listed(flow["done_after_s"])),
         (
             f"command → KPI at {latency['rate_per_s']:.0f}/s",
             f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms"
             f" (sent at {latency['achieved_rate_per_s']}/s, {latency['failed']} failed)",
         ),
-        (
-            "CPU ms per command (with idle, KPI polls)",
-            ", ".join(f"{k} {v}" for k, v in latency["cpu_ms_per_command"].items()),
-        ),
+        ("CPU ms per command (with idle, KPI polls)", _listed(latency["cpu_ms_per_command"])),
         (
             "  of which PostgreSQL, by database",
-            ", ".join(
-                f"{k} {v}" for k, v in latency["postgres_cpu_ms_per_command_by_database"].items()
-            ),
+            _listed(latency["postgres_cpu_ms_per_command_by_database"]),
         ),
-        ("peak RSS (MB)", ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items())),
-        (
-            "CPU ms per enterprise",
-            ", ".join(f"{k} {v}" for k, v in flow["cpu_ms_per_enterprise"].items()),
-        ),
+        ("peak RSS (MB)", _listed(result["peak_rss_mb"])),
+        ("CPU ms per enterprise", _listed(flow["cpu_ms_per_enterprise"])),
         (
             "  of which PostgreSQL, by database",
-            ", ".join(
-                f"{k} {v}" for k, v in flow["postgres_cpu_ms_per_enterprise_by_database"].items()
-            ),
+            _listed(flow["postgres_cpu_ms_per_enterprise_by_database"]),
         ),
     ]
     if traces := result.get("traces_exported"):

@@ -66,11 +66,7 @@ class ServiceRuntime:
         )
         instrument_engine(self.engine, self.provider)
         self.sessions = db.session_factory(self.engine)
-        self.relay_engine = (
-            self._relay_engine(settings.resolved_database_url)
-            if tables.outbox is not None
-            else None
-        )
+        self.relay_engine = self._relay_engine(settings.resolved_database_url, tables)
         self.broker = make_broker(settings.kafka, client_id=f"ikm-{self.name}")
         # aiokafka clients need a running event loop: the producer is made in start()
         self.publisher = KafkaPublisher(None, self.tracer, self.metrics)
@@ -79,7 +75,7 @@ class ServiceRuntime:
         self.relay = (
             OutboxRelay(
                 outbox=self.outbox,
-                sessions=db.session_factory(self.relay_engine or self.engine),
+                sessions=db.session_factory(self.relay_engine),
                 publish=self.publisher,
                 lock_name=f"ikm-{self.name}-outbox",
                 tracer=self.tracer,
@@ -95,8 +91,9 @@ class ServiceRuntime:
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
 
-    def _relay_engine(self, url: str) -> AsyncEngine:
-        """The outbox relay's own few connections, on PostgreSQL planned without bitmap scans.
+    def _relay_engine(self, url: str, tables: ServiceTables) -> AsyncEngine:
+        """The outbox relay's own few connections, planned without bitmap scans (the service's
+        engine when it has no outbox, or on SQLite).
 
         The relay reads the unpublished-rows index in id order and stops at a batch. That index
         keeps an entry for every row published since the table was last vacuumed, which the
@@ -105,7 +102,8 @@ class ServiceRuntime:
         floor, against 5 ms). An index scan marks each one dead on its first visit and steps
         over it after. A pool of its own also keeps the relay publishing while requests hold
         every connection of the service's pool."""
-        if db.is_sqlite(url):  # one writer at a time: a second pool would only wait on the first
+        # SQLite has one writer at a time: a second pool would only wait on the first
+        if tables.outbox is None or db.is_sqlite(url):
             return self.engine
         engine = db.create_engine(
             url, pool_size=2, max_overflow=1, server_settings={"enable_bitmapscan": "off"}
@@ -223,7 +221,7 @@ class ServiceRuntime:
                 await self.publisher.producer.stop()
         await self.broker.stop()
         await self.engine.dispose()
-        if self.relay_engine is not None and self.relay_engine is not self.engine:
+        if self.relay_engine is not self.engine:
             await self.relay_engine.dispose()
         self.provider.shutdown()
         log.info("%s stopped", self.name)

@@ -351,8 +351,7 @@ async def test_the_relay_steps_over_rows_it_published_without_reading_them_again
         table_pages = await outbox_pages(runtime)
     finally:
         await runtime.engine.dispose()
-        if runtime.relay_engine is not None:
-            await runtime.relay_engine.dispose()
+        await runtime.relay_engine.dispose()
 
     assert table_pages > 100
     assert pages_read < 20, (pages_read, table_pages)  # a bitmap scan read 385 of 749
