@@ -17,14 +17,17 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from shared.events.base import Event
+
+E = TypeVar("E", bound=Event)
 
 CONTENT_TYPE = "application/json"
 TRACE_HEADERS = ("traceparent", "tracestate")
@@ -55,7 +58,8 @@ class OutgoingMessage:
 
 
 class Envelope(NamedTuple):
-    """A received CloudEvent: its attributes, its JSON data and the trace context it carried.
+    """A received CloudEvent: its attributes, its data (JSON, as received: ``read_data`` reads
+    it as its event) and the trace context it carried.
 
     A named tuple rather than a frozen dataclass: as immutable, and built in a third of the
     time (a frozen dataclass sets each of its fields through ``object.__setattr__``), which
@@ -66,7 +70,7 @@ class Envelope(NamedTuple):
     type: str
     subject: str | None
     time: datetime | None
-    data: dict[str, Any]
+    value: bytes
     trace_headers: dict[str, str]
     key: str | None = None
     # where it was read from, when it was read from Kafka
@@ -126,6 +130,12 @@ def format_time(moment: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_time(text: str) -> datetime:
+    """Cached: the events of one bulk command share one ``ce_time``."""
+    return datetime.fromisoformat(text)
+
+
 def decode(
     headers: Iterable[tuple[str, bytes]],
     value: bytes | None,
@@ -147,32 +157,65 @@ def decode(
             f"headers: ce_specversion {header_map['ce_specversion']!r} is not supported (1.0)"
         )
     content_type = header_map.get("content-type")
-    if content_type is not None and not _JSON_CONTENT_TYPE.match(content_type):
+    if (
+        content_type is not None
+        and content_type != CONTENT_TYPE
+        and not _JSON_CONTENT_TYPE.match(content_type)
+    ):
         raise EnvelopeError(f"headers: content-type {content_type!r} is not JSON")
     time = None
     if "ce_time" in header_map:
         try:
-            time = datetime.fromisoformat(header_map["ce_time"])
+            time = _parse_time(header_map["ce_time"])
         except ValueError as exc:
             raise EnvelopeError(f"headers: ce_time is not an RFC 3339 timestamp ({exc})") from exc
         if time.tzinfo is None:
             raise EnvelopeError("headers: ce_time has no time zone offset")
-    try:
-        data = orjson.loads(value or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EnvelopeError(f"value: not JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise EnvelopeError("value: not a JSON object")
     return Envelope(
         id=header_map["ce_id"],
         source=header_map["ce_source"],
         type=header_map["ce_type"],
         subject=header_map.get("ce_subject"),
         time=time,
-        data=data,
+        value=value or b"",
         key=key.decode(errors="replace") if key is not None else None,
         trace_headers={h: header_map[h] for h in TRACE_HEADERS if h in header_map},
         topic=topic,
         partition=partition,
         offset=offset,
     )
+
+
+def read_data(
+    model: type[E],
+    value: bytes,
+    upcast: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> E:
+    """The event a message's value holds, as ``model``; through ``upcast`` from an older version.
+
+    Parsed and validated in one pass by pydantic: parsing the JSON to a dictionary first, and
+    validating that, cost 7 % more of a consumer's CPU. A value that is not a JSON object raises
+    ``EnvelopeError``, as a malformed envelope does; one that breaks the schema, pydantic's
+    ``ValidationError``.
+    """
+    if upcast is not None:
+        return model.model_validate(upcast(_json_object(value)))
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise EnvelopeError(f"value: not JSON ({first['msg']})") from exc
+        if first["type"] == "model_type" and not first["loc"]:
+            raise EnvelopeError("value: not a JSON object") from exc
+        raise
+
+
+def _json_object(value: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EnvelopeError(f"value: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise EnvelopeError("value: not a JSON object")
+    return data

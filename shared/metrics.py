@@ -10,7 +10,23 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics"]
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "ServiceMetrics", "observe_many"]
+
+
+def observe_many(histogram: Histogram, seconds: float, count: int) -> None:
+    """``count`` observations of the same ``seconds``, as ``count`` calls of ``observe`` make.
+
+    The events of one batch handler call share its time; observing each of a batch's 500 one
+    by one cost about 5 % of a consumer's CPU in an import. prometheus_client has no call for
+    this, so its histogram's own values are added to; ``test_metrics`` checks the exposition
+    is the same as that of ``observe`` called ``count`` times.
+    """
+    histogram._raise_if_not_observable()
+    histogram._sum.inc(seconds * count)
+    for bucket, bound in zip(histogram._buckets, histogram._upper_bounds, strict=True):
+        if seconds <= bound:
+            bucket.inc(count)
+            break
 
 
 def route_template(request: Request) -> str:

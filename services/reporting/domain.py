@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.events.vocabulary import CountingUnit
 
 ACTIVE = "active"
 
 
-@dataclass(frozen=True)
-class EnterpriseFacts:
-    """What reporting keeps of one enterprise: its dimensions and its measures."""
+class EnterpriseFacts(NamedTuple):
+    """What reporting keeps of one enterprise: its dimensions and its measures.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in a third of the
+    time, for an object made per event of the national register's import."""
 
     province_code: str
     regency_code: str

@@ -3,7 +3,6 @@ where a late event could undo a newer state (enterprise facts carry the aggregat
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -60,7 +59,7 @@ def _facts_from_profile(profile: registry_events.EnterpriseProfile) -> domain.En
 
 
 ENTERPRISE_COLUMNS = ("province_code", "regency_code", "kbli_division", "size_class")
-FACT_FIELDS = tuple(field.name for field in dataclasses.fields(domain.EnterpriseFacts))
+FACT_FIELDS = domain.EnterpriseFacts._fields
 
 
 class EnterpriseProjection:
@@ -94,14 +93,15 @@ class EnterpriseProjection:
     async def apply(
         self, nib: str, version: int, change: domain.EnterpriseFacts | dict[str, str] | None
     ) -> None:
-        await self.load({nib})
+        if nib not in self.known:  # loaded with its run, usually
+            await self.load({nib})
         before, known_version = self.known[nib]
         if known_version >= version:
             return
         if isinstance(change, domain.EnterpriseFacts):
             after: domain.EnterpriseFacts | None = change
         elif before is not None and change:
-            after = domain.EnterpriseFacts(**{**vars(before), **change})
+            after = before._replace(**change)
         else:
             after = before
         if after is None:
@@ -117,14 +117,22 @@ class EnterpriseProjection:
         rows = []
         for nib in sorted(self.changed):
             facts, version = self.known[nib]
-            rows.append({"nib": nib, **vars(facts), "version": version})
+            rows.append({"nib": nib, **facts._asdict(), "version": version})
         await db.upsert_many(self.session, self.models.enterprises, rows, ["nib"])
         await db.add_many(
             self.session,
             self.models.enterprise_totals,
             [
-                {**dict(zip(ENTERPRISE_COLUMNS, dims, strict=True)), **amounts}
-                for dims, amounts in sorted(self.deltas.items())
+                {
+                    "province_code": province,
+                    "regency_code": regency,
+                    "kbli_division": division,
+                    "size_class": size_class,
+                    **amounts,
+                }
+                for (province, regency, division, size_class), amounts in sorted(
+                    self.deltas.items()
+                )
                 if any(amounts.values())
             ],
             list(ENTERPRISE_COLUMNS),

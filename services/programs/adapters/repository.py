@@ -47,7 +47,12 @@ R = TypeVar("R", bound=ProgramsTable)
 ENTERPRISE_REPLICAS: Table = EnterpriseReplicaRow.__table__  # type: ignore[assignment]
 
 
+_SCALARS = frozenset({str, int, bool, float, date, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:  # most columns; spares the ABC checks below
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple):

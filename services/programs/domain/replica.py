@@ -42,7 +42,21 @@ class EnterpriseReplica:
 def apply_profile(
     current: EnterpriseReplica | None, *, nib: str, version: int, profile: EnterpriseProfile
 ) -> EnterpriseReplica:
-    replica = current or EnterpriseReplica(nib=nib)
+    if current is None and version > 0:
+        # a registration, the usual case: built at once (``replace`` costs an eighth of the
+        # replica consumer's CPU in an import)
+        return EnterpriseReplica(
+            nib=nib,
+            province_code=profile.province_code,
+            kbli=profile.kbli,
+            business_capital_idr=profile.business_capital_idr,
+            size_class=profile.size_class,
+            status=profile.status,
+            profile_version=version,
+            size_class_version=version,
+            status_version=version,
+        )
+    replica = current
     changes: dict[str, object] = {}
     if version > replica.profile_version:
         changes.update(
