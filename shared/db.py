@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    cast,
     event,
     func,
     select,
@@ -371,20 +372,26 @@ def _driver_insert(
     kind: BulkKind,
     keys: tuple[str, ...],
     single: bool,
+    same: tuple[str, ...] = (),
 ) -> DriverStatement:
-    """One row (most commands write one) as plain ``VALUES``, more as one array per column."""
+    """One row (most commands write one) as plain ``VALUES``, more as one array per column;
+    the ``same`` columns, one value for every row, as a single parameter each."""
     statement = postgresql.insert(table)
+    columns = names + same
     if single:
         statement = statement.values(
-            {name: bindparam(f"bulk_{name}", type_=table.c[name].type) for name in names}
+            {name: bindparam(f"bulk_{name}", type_=table.c[name].type) for name in columns}
         )
     else:
-        arrays = [
+        selected = [
             func.unnest(bindparam(f"bulk_{name}", type_=ARRAY(table.c[name].type)))
             for name in names
+        ] + [
+            cast(bindparam(f"bulk_{name}", type_=table.c[name].type), table.c[name].type)
+            for name in same
         ]
-        statement = statement.from_select(list(names), select(*arrays))
-    return DriverStatement.of(_on_conflict(statement, table, names, kind, keys), dialect)
+        statement = statement.from_select(list(columns), select(*selected))
+    return DriverStatement.of(_on_conflict(statement, table, columns, kind, keys), dialect)
 
 
 def _on_conflict(
@@ -415,39 +422,55 @@ async def _bulk_insert(
     rows: list[dict[str, Any]],
     kind: BulkKind,
     keys: tuple[str, ...] = (),
+    same: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     names = tuple(rows[0])
+    same = same or {}
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql" and not any(
-        isinstance(table.c[name].type, ARRAY) for name in names
+        isinstance(table.c[name].type, ARRAY) for name in (*names, *same)
     ):
         single = len(rows) == 1
-        statement = _driver_insert(dialect, table, names, kind, keys, single)
+        statement = _driver_insert(dialect, table, names, kind, keys, single, tuple(same))
         parameters = {
             f"bulk_{name}": rows[0][name] if single else [row[name] for row in rows]
             for name in names
         }
+        parameters.update({f"bulk_{name}": value for name, value in same.items()})
         return [tuple(row) for row in await run_on_driver(session, statement, parameters)]
-    insert = _on_conflict(dialect_insert(dialect.name, table), table, names, kind, keys)
+    if same:
+        rows = [{**row, **same} for row in rows]
+    columns = (*names, *same)
+    insert = _on_conflict(dialect_insert(dialect.name, table), table, columns, kind, keys)
     result = await session.execute(insert, rows)
     return [tuple(row) for row in result] if kind == "insert_new" else []
 
 
-async def insert_many(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dictionaries with the same keys) in one statement."""
+async def insert_many(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``rows`` (dictionaries with the same keys) in one statement; ``same`` holds
+    columns with one value for every row (a command's time), sent once rather than per row."""
     if rows:
-        await _bulk_insert(session, table, rows, "insert")
+        await _bulk_insert(session, table, rows, "insert", same=same)
 
 
 async def insert_new(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]], keys: list[str]
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    same: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Insert the ``rows`` whose ``keys`` are not in the table yet; the keys of those inserted.
     One statement that finds duplicates through the primary key, whatever the planner thinks
-    of the table's size."""
+    of the table's size. ``same``: as for ``insert_many``."""
     if not rows:
         return []
-    return await _bulk_insert(session, table, rows, "insert_new", tuple(keys))
+    return await _bulk_insert(session, table, rows, "insert_new", tuple(keys), same)
 
 
 async def upsert_many(

@@ -71,20 +71,12 @@ class Inbox:
         fresh = list(dict.fromkeys(keys))
         if not fresh:
             return set()
-        now = datetime.now(UTC)
         inserted = await insert_new(
             session,
             await self.table_for(session),
-            [
-                {
-                    "handler": self.handler,
-                    "event_id": event_id,
-                    "source": source,
-                    "processed_at": now,
-                }
-                for source, event_id in fresh
-            ],
+            [{"event_id": event_id, "source": source} for source, event_id in fresh],
             ["handler", "event_id", "source"],
+            same={"handler": self.handler, "processed_at": datetime.now(UTC)},
         )
         return {(source, event_id) for _, event_id, source in inserted}
 

@@ -109,10 +109,10 @@ class Outbox:
                     "ce_type": m.ce_type,
                     "headers": orjson.dumps(m.headers).decode(),
                     "payload": m.value,
-                    "created_at": now,
                 }
                 for m in messages
             ],
+            same={"created_at": now},
         )
         session.info[_WRITTEN] = self
         return messages

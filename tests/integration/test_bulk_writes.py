@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -116,6 +117,62 @@ async def test_bulk_writes_insert_skip_replace_and_add(store: Store) -> None:
             ["province_code"],
         )
     assert await store.rows() == {"35": 111, "33": 7, "11": 4}
+
+
+async def test_columns_the_same_for_every_row_are_written_to_each_and_keep_their_rules(
+    store: Store,
+) -> None:
+    """``same`` (a command's time, a consumer's name) is sent once, not once per row."""
+    await _write_and_read_same(store.sessions)
+
+
+async def test_columns_the_same_for_every_row_on_sqlite(tmp_path: Path) -> None:
+    """Where the statement goes through the session, ``same`` is merged into each row."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/same.db")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        await _write_and_read_same(db.session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _write_and_read_same(sessions: async_sessionmaker[AsyncSession]) -> None:
+    counted_at = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
+    async with db.transaction(sessions) as session:
+        await db.insert_many(
+            session,
+            totals,
+            [{"province_code": "35"}],
+            same={"enterprises": 1, "counted_at": counted_at},
+        )
+        new = await db.insert_new(
+            session,
+            totals,
+            [{"province_code": "35"}, {"province_code": "33"}, {"province_code": "11"}],
+            ["province_code"],
+            same={"enterprises": 2, "counted_at": counted_at},
+        )
+    assert sorted(new) == [("11",), ("33",)]
+    async with sessions() as session:
+        rows = await session.execute(
+            select(totals.c.province_code, totals.c.enterprises, totals.c.counted_at).order_by(
+                totals.c.province_code
+            )
+        )
+        assert [tuple(row) for row in rows] == [
+            ("11", 2, counted_at),
+            ("33", 2, counted_at),
+            ("35", 1, counted_at),
+        ]
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with db.transaction(sessions) as session:
+            await db.insert_many(
+                session,
+                totals,
+                [{"province_code": "51"}, {"province_code": "52"}],
+                same={"enterprises": 1, "counted_at": datetime(2026, 1, 1)},
+            )
 
 
 async def test_a_bulk_write_first_in_its_transaction_is_rolled_back_with_it(store: Store) -> None:
