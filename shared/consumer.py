@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.envelope import Envelope, EnvelopeError, decode, read_data
 from shared.errors import is_transient, retry_delay
 from shared.events import EVENTS_BY_CE_TYPE, Event
-from shared.events.base import CE_TYPE_PREFIX
+from shared.events.base import CE_TYPE_PREFIX, Upcast
 from shared.events.topics import Topic
 from shared.inbox import Inbox
 from shared.kafka import publish_dead_letters
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
 BatchHandler = Callable[[UnitOfWork, list[tuple[Any, Envelope]]], Awaitable[None]]
-Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass

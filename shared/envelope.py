@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from shared.events.base import Event
+from shared.events.base import Event, Upcast
 
 E = TypeVar("E", bound=Event)
 
@@ -189,7 +189,7 @@ def decode(
 def read_data(
     model: type[E],
     value: bytes,
-    upcast: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    upcast: Upcast | None = None,
 ) -> E:
     """The event a message's value holds, as ``model``; through ``upcast`` from an older version.
 

@@ -12,6 +12,9 @@ from shared.events.topics import Topic
 
 CE_TYPE_PREFIX = "id.go.kemenperin.ikm"
 
+# Turns an older version's data (a JSON object) into this version's.
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 class Event(BaseModel):
     """Base of every public event (the ``data`` of a CloudEvent).
@@ -28,7 +31,7 @@ class Event(BaseModel):
     schema_version: ClassVar[int] = 1
     # Older versions this type can be made from, during their deprecation window:
     # {"...EnterpriseRegistered.v1": function turning v1 data into v2 data}
-    upcasts: ClassVar[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+    upcasts: ClassVar[dict[str, Upcast]] = {}
 
     @classmethod
     def event_name(cls) -> str:
