@@ -37,7 +37,9 @@ import aiohttp
 
 from bench.generator import enterprises
 from bench.run import (
+    backends_of,
     callgrind_control,
+    cpu_by_database,
     create_database,
     drop_databases,
     metric,
@@ -127,6 +129,7 @@ async def measure(name: str, count: int, callgrind: bool) -> dict[str, Any]:
             await _send(client, url, send, range(warm_up))
             await _published(client, url, warm_up * request.rows)
             cpu_before = process_cpu_seconds(process.pid)
+            backends = await backends_of({service: database})
             if callgrind:
                 callgrind_control("on", process.pid)
             await _send(client, url, send, range(warm_up, warm_up + count))
@@ -135,8 +138,10 @@ async def measure(name: str, count: int, callgrind: bool) -> dict[str, Any]:
             if callgrind:
                 callgrind_control("off", process.pid)
             cpu_s = process_cpu_seconds(process.pid) - cpu_before
+            spent = cpu_by_database(backends, await backends_of({service: database}))
         result: dict[str, Any] = {"service": service, "requests": count, "rows": request.rows}
         result["cpu_ms_per_request"] = round(1000 * cpu_s / count, 3)
+        result["postgres_cpu_ms_per_request"] = round(1000 * spent[service] / count, 3)
         process.terminate()
         process.wait(300)
         if callgrind:
@@ -213,6 +218,7 @@ def main() -> None:
     print(f"\nIKM Platform requests, {when:%Y-%m-%d %H:%M}")
     for name, result in results.items():
         line = f"  {name:<13} {result['service']:<10} {result['cpu_ms_per_request']:8.2f} ms CPU"
+        line += f", PostgreSQL {result['postgres_cpu_ms_per_request']:6.2f} ms"
         if "instructions_per_request" in result:
             line += f"   {result['instructions_per_request'] / 1e6:8.2f} M instructions"
         unit = f"request of {result['rows']:,} enterprises" if result["rows"] > 1 else "request"

@@ -30,7 +30,9 @@ from aiokafka.structs import ConsumerRecord
 
 from bench.generator import enterprises
 from bench.run import (
+    backends_of,
     callgrind_control,
+    cpu_by_database,
     create_database,
     drop_databases,
     service_settings,
@@ -106,7 +108,8 @@ async def _consumer(service: str, database: str) -> tuple[ServiceRuntime, BatchC
 
 
 async def measure(service: str, events: int, batch: int, callgrind: bool) -> dict[str, Any]:
-    """Apply ``events`` in batches after one batch of warm-up; CPU µs per measured event."""
+    """Apply ``events`` in batches after one batch of warm-up; CPU µs per measured event, the
+    consumer's and that of the PostgreSQL backends serving it."""
     database = await create_database(f"ikm_bench_consumer_{service}_{uuid.uuid4().hex[:8]}")
     runtime, consumer = await _consumer(service, database)
     try:
@@ -115,14 +118,21 @@ async def measure(service: str, events: int, batch: int, callgrind: bool) -> dic
         await consumer.handle(batches[0])
         if callgrind:
             callgrind_control("on", os.getpid())
+        backends = await backends_of({service: database})
         started = time.process_time()
         for records in batches[1:]:
             await consumer.handle(records)
         cpu_s = time.process_time() - started
         if callgrind:
             callgrind_control("off", os.getpid())
+        postgres_s = cpu_by_database(backends, await backends_of({service: database}))[service]
         measured = sum(len(records) for records in batches[1:])
-        return {"events": measured, "batch": batch, "cpu_us_per_event": 1e6 * cpu_s / measured}
+        return {
+            "events": measured,
+            "batch": batch,
+            "cpu_us_per_event": 1e6 * cpu_s / measured,
+            "postgres_cpu_us_per_event": 1e6 * postgres_s / measured,
+        }
     finally:
         await runtime.engine.dispose()
         await drop_databases([database])
@@ -166,6 +176,7 @@ def main() -> None:
     print(f"\nIKM Platform consumers — {args.events:,} events per consumer, {when:%Y-%m-%d %H:%M}")
     for service, result in results.items():
         line = f"  {service:<14} {result['cpu_us_per_event']:7.1f} µs CPU per event"
+        line += f", PostgreSQL {result['postgres_cpu_us_per_event']:5.1f} µs"
         if "instructions_per_event" in result:
             line += f"   {result['instructions_per_event'] / 1000:7.0f} k instructions per event"
         print(line)

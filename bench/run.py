@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -229,20 +229,7 @@ class Platform:
 
     async def backends(self) -> Backends:
         """Each PostgreSQL backend serving a service's database: its service and CPU so far."""
-        services = {url.rsplit("/", 1)[1]: service for service, url in self.databases.items()}
-        connection = await asyncpg.connect(POSTGRES)
-        try:
-            rows = await connection.fetch(
-                "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])",
-                list(services),
-            )
-        finally:
-            await connection.close()
-        backends: Backends = {}
-        for pid, database in rows:
-            with contextlib.suppress(OSError):  # exited since
-                backends[pid] = (services[database], process_cpu_seconds(pid))
-        return backends
+        return await backends_of(self.databases)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -265,6 +252,25 @@ def process_cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
 
 
 Backends = dict[int, tuple[str, float]]
+
+
+async def backends_of(databases: Mapping[str, str]) -> Backends:
+    """Each PostgreSQL backend serving one of ``databases`` (a name for each SQLAlchemy URL):
+    that name and the backend's CPU so far."""
+    names = {url.rsplit("/", 1)[1]: name for name, url in databases.items()}
+    connection = await asyncpg.connect(POSTGRES)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[])",
+            list(names),
+        )
+    finally:
+        await connection.close()
+    backends: Backends = {}
+    for pid, database in rows:
+        with contextlib.suppress(OSError):  # exited since
+            backends[pid] = (names[database], process_cpu_seconds(pid))
+    return backends
 
 
 def cpu_by_database(before: Backends, after: Backends) -> dict[str, float]:

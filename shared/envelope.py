@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,20 +81,25 @@ class Envelope(NamedTuple):
 
 
 def new_event_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as ``ce_id`` strings.
+    """``count`` time-ordered (version 7, RFC 9562) UUIDs as ``ce_id`` strings: the time in
+    milliseconds, then 74 random bits.
 
-    A bulk import names 1,000 events at a time: one read of the system's random source for
-    all of them, where ``str(uuid.uuid4())`` makes one read, a ``UUID`` object and its
-    formatting per event (about 5 % of the registry's CPU in an import).
+    Every consumer's inbox keys its rows by ``ce_id``. Ids that grow with time go in at the
+    right-hand edge of that index, where random (version 4) ones landed on any of its pages:
+    a fifth of each inbox insert's PostgreSQL time at 300,000 rows, and a random read once the
+    index outgrows memory at national scale. One read of the system's random source for a
+    bulk import's 1,000 events, not one per event.
     """
-    random = os.urandom(16 * count)
+    timestamp = f"{time.time_ns() // 1_000_000:012x}"
+    prefix = f"{timestamp[:8]}-{timestamp[8:]}-"
+    random = os.urandom(10 * count)
     ids = []
-    for start in range(0, 16 * count, 16):
-        raw = bytearray(random[start : start + 16])
-        raw[6] = raw[6] & 0x0F | 0x40  # version 4
-        raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    for start in range(0, 10 * count, 10):
+        raw = bytearray(random[start : start + 10])
+        raw[0] = raw[0] & 0x0F | 0x70  # version 7
+        raw[2] = raw[2] & 0x3F | 0x80  # the RFC 9562 variant
         digits = raw.hex()
-        ids.append(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}")
+        ids.append(f"{prefix}{digits[:4]}-{digits[4:8]}-{digits[8:]}")
     return ids
 
 

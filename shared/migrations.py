@@ -57,6 +57,19 @@ def vacuum_outbox_by_default() -> None:
         op.execute(f"ALTER TABLE outbox RESET ({', '.join(OUTBOX_AUTOVACUUM)})")
 
 
+def drop_outbox_event_id_index() -> None:
+    """For a revision's ``upgrade()``: the outbox's ``event_id`` without its unique index (see
+    ``shared.outbox.outbox_table``)."""
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.drop_constraint("uq_outbox_event_id", type_="unique")
+
+
+def restore_outbox_event_id_index() -> None:
+    """For the same revision's ``downgrade()``."""
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.create_unique_constraint("uq_outbox_event_id", ["event_id"])
+
+
 def _render_item(type_: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
     """Kernel column types render as the plain SQLAlchemy types they store as."""
     if type_ == "type" and isinstance(obj, UtcDateTime):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -150,13 +151,24 @@ def test_a_bad_attribute_is_named(header: str, value: bytes, rule: str) -> None:
         decode(headers, message.value)
 
 
-def test_event_ids_are_distinct_random_rfc_4122_uuids() -> None:
+def test_event_ids_are_distinct_time_ordered_uuids() -> None:
+    before_ms = time.time_ns() // 1_000_000
     ids = new_event_ids(1000)
+    after_ms = time.time_ns() // 1_000_000
     assert len(set(ids)) == 1000
     for event_id in ids:
         parsed = uuid.UUID(event_id)
         assert str(parsed) == event_id
-        assert parsed.version == 4
+        assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
+        assert before_ms <= parsed.int >> 80 <= after_ms  # the first 48 bits: Unix time in ms
+    assert len({event_id[14:] for event_id in ids}) == 1000  # the rest is random
     assert new_event_ids(0) == []
-    assert uuid.UUID(encode(EVENT, source="/ikm/registry").event_id).version == 4
+    assert uuid.UUID(encode(EVENT, source="/ikm/registry").event_id).version == 7
+
+
+def test_later_event_ids_sort_after_earlier_ones() -> None:
+    earlier = new_event_ids(3)
+    time.sleep(0.002)
+    later = new_event_ids(3)
+    assert max(earlier) < min(later)
