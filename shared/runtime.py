@@ -26,7 +26,7 @@ from shared.idempotency import Command
 from shared.inbox import Inbox, TableResolver
 from shared.kafka import KafkaPublisher, ensure_topics, make_broker, make_producer
 from shared.metrics import ServiceMetrics
-from shared.outbox import Outbox, OutboxRelay
+from shared.outbox import PURGE_INTERVAL_S, Outbox, OutboxRelay
 from shared.settings import ServiceSettings
 from shared.telemetry import instrument_engine, tracer_provider
 from shared.unit_of_work import UnitOfWork
@@ -90,6 +90,8 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._periodic_tasks: list[asyncio.Task[None]] = []
+        if self.relay is not None:
+            self.every(PURGE_INTERVAL_S, "outbox-purge", self.relay.purge_expired)
 
     def _relay_engine(self, url: str, tables: ServiceTables) -> AsyncEngine:
         """The outbox relay's own few connections, planned without bitmap scans (the service's

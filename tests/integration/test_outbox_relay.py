@@ -7,7 +7,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.adapters.tables import TABLES
@@ -376,3 +376,75 @@ async def outbox_pages(runtime: ServiceRuntime) -> int:
         return int(
             await session.scalar(text("SELECT relpages FROM pg_class WHERE relname = 'outbox'"))
         )
+
+
+async def test_the_purge_deletes_published_rows_past_retention_a_chunk_at_a_time(
+    registry_outbox: RegistryOutbox,
+) -> None:
+    """Published rows written before the retention window go, a few per transaction; rows
+    still unpublished stay whatever their age, and so do rows inside the window."""
+    sessions, outbox = registry_outbox
+    for version in (1, 2, 3, 4):
+        async with db.transaction(sessions) as session:
+            await outbox.add(session, updates(version))  # ten rows each
+    table = outbox.table
+    async with db.transaction(sessions) as session:
+        ids = sorted((await session.execute(select(table.c.id))).scalars())
+        old, old_unpublished, recent = ids[:25], ids[25:30], ids[30:]
+        written_long_ago = datetime.now(UTC) - timedelta(days=8)
+        await session.execute(
+            update(table)
+            .where(table.c.id.in_(old + old_unpublished))
+            .values(created_at=written_long_ago)
+        )
+        await session.execute(
+            update(table).where(table.c.id.in_(old + recent)).values(published_at=datetime.now(UTC))
+        )
+    relay = relay_of(registry_outbox, publish=lambda batch: asyncio.sleep(0))
+    deletes: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    def count_delete(*args: Any) -> None:
+        statement = args[2]
+        if statement.lstrip().upper().startswith("DELETE"):
+            deletes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count_delete)
+    try:
+        assert await relay.purge_expired(chunk=7) == 25
+    finally:
+        event.remove(engine, "before_cursor_execute", count_delete)
+
+    assert len(deletes) == 4  # 7 + 7 + 7 + 4: a short chunk means nothing is left
+    async with sessions() as session:
+        left = sorted((await session.execute(select(table.c.id))).scalars())
+    assert left == old_unpublished + recent
+    assert await relay.purge_expired(chunk=7) == 0
+
+
+async def test_a_purge_under_way_does_not_hold_up_publishing(
+    kafka: KafkaSettings,
+    databases: Databases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The purge runs beside the relay, not in its loop: while one is under way (here it
+    never ends), a registration's event still reaches the topic."""
+    from services.registry.app import create_app
+    from tests.support.platform import running
+
+    purging = asyncio.Event()
+
+    async def endless_purge(self: OutboxRelay, chunk: int = 0) -> int:
+        purging.set()
+        await asyncio.Event().wait()
+        return 0
+
+    monkeypatch.setattr(OutboxRelay, "purge_expired", endless_purge)
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    async with running(create_app(settings)) as registry:
+        await asyncio.wait_for(purging.wait(), timeout=10)
+        body = {"nib": "9120000000301", "name": "CV Purge", "province_code": "35", "kbli": "24202"}
+        assert (await registry.post("/api/v1/enterprises", json=body)).status_code == 201
+        records = await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 1)
+    assert [json.loads(r.value)["nib"] for r in records] == ["9120000000301"]
