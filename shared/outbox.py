@@ -164,7 +164,7 @@ class OutboxRelay:
         publish: Publisher,
         lock_name: str,
         tracer: trace.Tracer,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(days=7),
         straggler_window_s: float = 30.0,
