@@ -448,3 +448,56 @@ async def test_a_purge_under_way_does_not_hold_up_publishing(
         assert (await registry.post("/api/v1/enterprises", json=body)).status_code == 201
         records = await wait_for_records(kafka.bootstrap_servers, ENTERPRISES.name, 1)
     assert [json.loads(r.value)["nib"] for r in records] == ["9120000000301"]
+
+
+async def test_a_key_lookup_first_run_on_an_empty_table_reads_the_index_once_it_has_grown(
+    kafka: KafkaSettings, databases: Databases, tmp_path: Path
+) -> None:
+    """Every consumer batch looks rows up by key (``= ANY(array)``). On a migrated table a
+    plan PostgreSQL made once and kept (its generic plan, by default after five executions)
+    while the table was empty is a sequential scan, kept as the table grows to millions of
+    rows. The services' connections plan each execution afresh, so the lookup reads the
+    index once the table has rows (here in the same transaction, on the same connection)."""
+    if not databases.use_postgres:
+        pytest.skip("plan caching is PostgreSQL's")
+    settings = await service_settings(RegistrySettings, kafka, databases, tmp_path)
+    runtime = ServiceRuntime(settings, TABLES)
+    table = TABLES.outbox
+    assert table is not None
+    try:
+        async with runtime.sessions() as session, session.begin():
+            for _ in range(8):
+                assert await db.rows_where_in(session, table, "id", range(1, 2001)) == []
+            await session.execute(
+                text(
+                    "INSERT INTO outbox (event_id, topic, key, ce_type, headers, payload,"
+                    " created_at) SELECT g::text, 't', g::text, 'x', '{}', '\\x00', now()"
+                    " FROM generate_series(1, 20000) AS g"
+                )
+            )
+            seq_scans_before = await outbox_seq_scans(session)
+            rows = await db.rows_where_in(session, table, "id", range(5001, 5006))
+            seq_scans = await outbox_seq_scans(session) - seq_scans_before
+            generic = await generic_lookups(session)
+    finally:
+        await runtime.engine.dispose()
+        await runtime.relay_engine.dispose()
+
+    assert [row["id"] for row in rows] == list(range(5001, 5006))
+    assert seq_scans == 0
+    assert generic == 0
+
+
+async def outbox_seq_scans(session: AsyncSession) -> int:
+    """Sequential scans of the outbox so far in this transaction."""
+    query = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'outbox'")
+    return int(await session.scalar(query) or 0)
+
+
+async def generic_lookups(session: AsyncSession) -> int:
+    """Executions of the outbox's lookup by id with its generic plan, on this connection."""
+    query = text(
+        "SELECT generic_plans FROM pg_prepared_statements"
+        " WHERE statement LIKE 'SELECT outbox.id%= ANY%'"
+    )
+    return int(await session.scalar(query) or 0)
