@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, StatementError
@@ -319,3 +320,60 @@ async def test_reads_run_without_a_transaction_and_leave_the_pool_transactional(
         assert [(row["key"], row["enterprises"]) for row in after] == [("35", 7)]
     finally:
         await engine.dispose()
+
+
+replicas = Table(
+    "replicas",
+    MetaData(),
+    Column("nib", String(13), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+
+async def test_a_key_lookup_first_run_on_an_empty_table_reads_the_index_once_it_has_grown(
+    databases: Databases,
+) -> None:
+    """Every consumer batch looks rows up by key (``rows_where_in``: ``= ANY(array)``). A plan
+    that PostgreSQL made once and kept (its generic plan, by default after five executions)
+    while the table was empty, as statistics taken then say (a migration's new table), is a
+    sequential scan, kept as the table grows to millions of rows. ``db.create_engine``'s
+    connections plan each execution afresh, so the lookup reads the index once the table has
+    rows (here in the same transaction, on the same connection)."""
+    if not databases.use_postgres:
+        pytest.skip("plan caching is PostgreSQL's")
+    engine = db.create_engine(await databases.url_for("plans"), pool_size=1, max_overflow=0)
+    sessions = db.session_factory(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(replicas.metadata.create_all)
+            await connection.exec_driver_sql("ANALYZE replicas")
+        async with db.transaction(sessions) as session:
+            for _ in range(8):
+                assert await db.rows_where_in(session, replicas, "nib", ["1"]) == []
+            await session.execute(
+                text(
+                    "INSERT INTO replicas (nib, version)"
+                    " SELECT g::text, g FROM generate_series(1, 20000) AS g"
+                )
+            )
+            scans_before = await sequential_scans(session)
+            rows = await db.rows_where_in(session, replicas, "nib", ["5001", "5002"])
+            scans = await sequential_scans(session) - scans_before
+            generic = await session.scalar(
+                text(
+                    "SELECT sum(generic_plans) FROM pg_prepared_statements"
+                    " WHERE statement LIKE 'SELECT replicas.%'"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    assert [row["version"] for row in rows] == [5001, 5002]
+    assert scans == 0
+    assert generic == 0
+
+
+async def sequential_scans(session: AsyncSession) -> int:
+    """Sequential scans of ``replicas`` so far in this transaction."""
+    query = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'replicas'")
+    return int(await session.scalar(query) or 0)
