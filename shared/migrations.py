@@ -6,6 +6,7 @@ import asyncio
 from importlib import resources
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
@@ -46,9 +47,13 @@ OUTBOX_AUTOVACUUM = {
 
 def vacuum_outbox_often() -> None:
     """For a revision's ``upgrade()``: autovacuum the outbox table often (PostgreSQL only)."""
+    _vacuum_often("outbox")
+
+
+def _vacuum_often(table: str) -> None:
     if op.get_bind().dialect.name == "postgresql":
         settings = ", ".join(f"{name} = {value}" for name, value in OUTBOX_AUTOVACUUM.items())
-        op.execute(f"ALTER TABLE outbox SET ({settings})")
+        op.execute(f"ALTER TABLE {table} SET ({settings})")
 
 
 def vacuum_outbox_by_default() -> None:
@@ -68,6 +73,46 @@ def restore_outbox_event_id_index() -> None:
     """For the same revision's ``downgrade()``."""
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.create_unique_constraint("uq_outbox_event_id", ["event_id"])
+
+
+def list_pending_outbox_rows_apart() -> None:
+    """For a revision's ``upgrade()``: the outbox's unpublished rows listed in
+    ``outbox_pending`` rather than marked by ``published_at`` (see
+    ``shared.outbox.outbox_table``). The list is written and emptied as often as the outbox
+    was marked, so it is autovacuumed as often."""
+    op.create_table(
+        "outbox_pending",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_pending")),
+    )
+    op.execute("INSERT INTO outbox_pending (id) SELECT id FROM outbox WHERE published_at IS NULL")
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.drop_index("ix_outbox_unpublished", postgresql_where=sa.text(UNPUBLISHED))
+        batch_op.drop_column("published_at")
+    _vacuum_often("outbox_pending")
+
+
+def mark_pending_outbox_rows_in_place() -> None:
+    """For the same revision's ``downgrade()``: rows off the list are marked published now."""
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.add_column(sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute(
+        "UPDATE outbox SET published_at = CURRENT_TIMESTAMP "
+        "WHERE id NOT IN (SELECT id FROM outbox_pending)"
+    )
+    with op.batch_alter_table("outbox") as batch_op:
+        batch_op.create_index(
+            "ix_outbox_unpublished", ["id"], postgresql_where=sa.text(UNPUBLISHED)
+        )
+    op.drop_table("outbox_pending")
+
+
+UNPUBLISHED = "published_at IS NULL"
 
 
 def _render_item(type_: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:

@@ -98,7 +98,9 @@ async def registry_state(rig: Rig) -> RegistryState:
     )
     outbox = await _fetch(
         dsn,
-        "SELECT event_id, key, ce_type, payload, published_at FROM outbox WHERE topic = $1",
+        "SELECT event_id, key, ce_type, payload, "
+        "NOT EXISTS (SELECT FROM outbox_pending p WHERE p.id = outbox.id) AS published "
+        "FROM outbox WHERE topic = $1",
         ENTERPRISES.name,
     )
     return RegistryState(
@@ -114,7 +116,7 @@ async def registry_state(rig: Rig) -> RegistryState:
                 r["key"],
                 int(json.loads(r["payload"])["version"]),
                 r["ce_type"],
-                r["published_at"] is not None,
+                r["published"],
             )
             for r in outbox
         },
@@ -147,7 +149,7 @@ async def backlog(rig: Rig, events: dict[str, str]) -> dict[str, int]:
     rows = await _fetch(
         rig.dsn("registry"),
         "SELECT count(*) AS n FROM outbox WHERE event_id = ANY($1::text[]) "
-        "AND published_at IS NOT NULL",
+        "AND NOT EXISTS (SELECT FROM outbox_pending p WHERE p.id = outbox.id)",
         list(events),
     )
     missing["registry relay"] = len(events) - rows[0]["n"]

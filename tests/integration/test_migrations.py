@@ -18,12 +18,12 @@ from tests.support.platform import Databases
 pytestmark = pytest.mark.integration
 
 
-async def outbox_storage_parameters(url: str) -> set[str]:
+async def storage_parameters(url: str, table: str) -> set[str]:
     engine = db.create_engine(url)
     try:
         async with engine.connect() as connection:
             options = await connection.scalar(
-                text("SELECT reloptions FROM pg_class WHERE relname = 'outbox'")
+                text("SELECT reloptions FROM pg_class WHERE relname = :table"), {"table": table}
             )
     finally:
         await engine.dispose()
@@ -46,7 +46,8 @@ async def test_migrations_match_the_models(
     await asyncio.to_thread(command.check, migrations.alembic_config(settings))
     tables = importlib.import_module(f"services.{service}.adapters.tables").TABLES
     if databases.use_postgres and tables.outbox is not None:
-        assert await outbox_storage_parameters(settings.resolved_database_url) == {
-            f"{name}={value}" for name, value in migrations.OUTBOX_AUTOVACUUM.items()
-        }
+        for table in ("outbox", "outbox_pending"):  # written and emptied all day long
+            assert await storage_parameters(settings.resolved_database_url, table) == {
+                f"{name}={value}" for name, value in migrations.OUTBOX_AUTOVACUUM.items()
+            }
     await asyncio.to_thread(command.downgrade, migrations.alembic_config(settings), "base")
