@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from shared.events.base import Event, Upcast
+from shared.events.base import Event, Upcast, dataschema_of
 
 E = TypeVar("E", bound=Event)
 
@@ -112,19 +112,33 @@ def encode(
     extra_headers: Mapping[str, str] | None = None,
 ) -> OutgoingMessage:
     subject = event.subject
-    headers = {
-        "ce_id": event_id or new_event_ids(1)[0],
-        "ce_source": source,
-        "ce_type": event.ce_type(),
-        "ce_specversion": "1.0",
-        "ce_time": format_time(time or datetime.now(UTC)),
-        "ce_subject": subject,
-        "content-type": CONTENT_TYPE,
-        "ce_dataschema": event.dataschema(),
-    }
+    headers = cloudevent_headers(
+        event_id=event_id or new_event_ids(1)[0],
+        source=source,
+        ce_type=event.ce_type(),
+        time=time or datetime.now(UTC),
+        subject=subject,
+    )
     if extra_headers:
         headers.update(extra_headers)
     return OutgoingMessage(event.topic.name, subject, event.model_dump_json().encode(), headers)
+
+
+def cloudevent_headers(
+    *, event_id: str, source: str, ce_type: str, time: datetime, subject: str
+) -> dict[str, str]:
+    """The CloudEvents attributes of an event of ours as Kafka headers. Each follows from the
+    event's id, source, type, time and subject, so the outbox stores those, not the headers."""
+    return {
+        "ce_id": event_id,
+        "ce_source": source,
+        "ce_type": ce_type,
+        "ce_specversion": "1.0",
+        "ce_time": format_time(time),
+        "ce_subject": subject,
+        "content-type": CONTENT_TYPE,
+        "ce_dataschema": dataschema_of(ce_type),
+    }
 
 
 @functools.lru_cache(maxsize=16)

@@ -16,6 +16,11 @@ CE_TYPE_PREFIX = "id.go.kemenperin.ikm"
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def dataschema_of(ce_type: str) -> str:
+    """The id of the JSON Schema of the events of ``ce_type``."""
+    return f"urn:ikm:schema:{ce_type}"
+
+
 class Event(BaseModel):
     """Base of every public event (the ``data`` of a CloudEvent).
 
@@ -48,7 +53,7 @@ class Event(BaseModel):
     @classmethod
     @functools.cache
     def dataschema(cls) -> str:
-        return f"urn:ikm:schema:{cls.ce_type()}"
+        return dataschema_of(cls.ce_type())
 
     @property
     def subject(self) -> str:

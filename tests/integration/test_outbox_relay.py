@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import delete, event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -211,6 +212,36 @@ async def test_a_row_whose_transaction_outlasts_the_straggler_window_is_still_pu
     assert (await relay.backlog())[0] == 0
     assert published()[:2] == [2, 3]
     assert sorted(published()) == [1, 2, 3, 4]
+
+
+async def test_the_relay_sends_the_headers_an_event_was_written_with(
+    registry_outbox: RegistryOutbox,
+) -> None:
+    """The outbox stores only the trace context; the CloudEvents headers the relay makes from
+    each row's columns are the ones the event was encoded with. A row written when the outbox
+    stored every header goes out the same."""
+    sessions, outbox = registry_outbox
+    with TracerProvider().get_tracer("test").start_as_current_span("command"):
+        async with db.transaction(sessions) as session:
+            written = await outbox.add(session, updates(1)[:2])
+    async with db.transaction(sessions) as session:
+        old_form = await outbox.add(session, updates(2)[:1])
+        await session.execute(
+            update(outbox.table)
+            .where(outbox.table.c.event_id == old_form[0].event_id)
+            .values(headers=json.dumps(old_form[0].headers))
+        )
+    sent: list[PendingMessage] = []
+
+    async def publish(batch: Sequence[PendingMessage]) -> None:
+        sent.extend(batch)
+
+    assert await relay_of(registry_outbox, publish).publish_pending() == 3
+    assert [p.message for p in sent] == [*written, *old_form]
+    assert "traceparent" in sent[0].message.headers
+    async with sessions() as session:
+        first = select(outbox.table.c.headers).order_by(outbox.table.c.id).limit(1)
+        assert set(json.loads(await session.scalar(first))) == {"traceparent"}
 
 
 async def test_a_commit_that_wrote_events_wakes_the_relay_and_nothing_else_does(
