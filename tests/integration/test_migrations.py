@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,52 @@ async def test_migrations_match_the_models(
                 f"{name}={value}" for name, value in migrations.OUTBOX_AUTOVACUUM.items()
             }
     await asyncio.to_thread(command.downgrade, migrations.alembic_config(settings), "base")
+
+
+async def test_upgrading_lists_the_unpublished_outbox_rows_and_downgrading_marks_the_rest(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """An outbox written before the pending list keeps what it owes: the rows not yet
+    published are listed, the published ones are not, and going back marks only those."""
+    entry = next(s for s in SERVICES if s.name == "registry")
+    settings = entry.settings().model_copy(
+        update={
+            "database_url": await databases.url_for("registry"),
+            "platform": PlatformSettings(data_dir=tmp_path),
+        }
+    )
+    config = migrations.alembic_config(settings)
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    engine = db.create_engine(settings.resolved_database_url)
+    row = (
+        "INSERT INTO outbox (id, event_id, topic, key, ce_type, headers, payload, created_at, "
+        "published_at) VALUES (:id, :event_id, 't', 'k', 'ce', '{}', :payload, :now, :published_at)"
+    )
+    now = datetime.now(UTC)
+    try:
+        async with engine.begin() as connection:
+            for row_id, published_at in ((1, now), (2, None), (3, now), (4, None)):
+                await connection.execute(
+                    text(row),
+                    {
+                        "id": row_id,
+                        "event_id": str(row_id),
+                        "payload": b"{}",
+                        "now": now,
+                        "published_at": published_at,
+                    },
+                )
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with engine.connect() as connection:
+            pending = await connection.scalars(text("SELECT id FROM outbox_pending ORDER BY id"))
+            assert list(pending) == [2, 4]
+            await connection.execute(text("DELETE FROM outbox_pending WHERE id = 2"))
+            await connection.commit()
+        await asyncio.to_thread(command.downgrade, config, "0004")
+        async with engine.connect() as connection:
+            unpublished = await connection.scalars(
+                text("SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id")
+            )
+            assert list(unpublished) == [4]
+    finally:
+        await engine.dispose()
